@@ -1,0 +1,141 @@
+#include "messagecorps/error.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+
+namespace messagecorps {
+namespace {
+
+constexpr absl::string_view kPayloadUrl = "type.messagecorps.dev/ErrorDetail";
+
+// Debian's abseil has its own string_view (not std::string_view): convert at the boundary.
+absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// Payload layout: int32 code (little endian host order is fine: it never leaves the process), then
+// one byte of flags.
+std::string EncodeDetail(const ErrorDetail& d) {
+  std::string out(5, '\0');
+  std::int32_t code = d.kafka_code;
+  std::memcpy(out.data(), &code, sizeof code);
+  out[4] = static_cast<char>((d.retriable ? 1 : 0) | (d.fatal ? 2 : 0));
+  return out;
+}
+
+absl::StatusCode CodeForKafka(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+      return absl::StatusCode::kOk;
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      return absl::StatusCode::kDeadlineExceeded;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+      return absl::StatusCode::kResourceExhausted;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return absl::StatusCode::kNotFound;
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+      return absl::StatusCode::kUnavailable;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR__BAD_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
+    case RD_KAFKA_RESP_ERR_INVALID_PARTITIONS:
+    case RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+      return absl::StatusCode::kInvalidArgument;
+    case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
+      return absl::StatusCode::kAlreadyExists;
+    case RD_KAFKA_RESP_ERR__STATE:
+    case RD_KAFKA_RESP_ERR__DESTROY:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+      return absl::StatusCode::kFailedPrecondition;
+    case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
+    case RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH:
+      return absl::StatusCode::kAborted;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+      return absl::StatusCode::kPermissionDenied;
+    case RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+      return absl::StatusCode::kUnimplemented;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+}  // namespace
+
+absl::Status MakeError(absl::StatusCode code, std::string_view message, ErrorDetail detail) {
+  absl::Status status(code, AsAbsl(message));
+  status.SetPayload(kPayloadUrl, absl::Cord(EncodeDetail(detail)));
+  return status;
+}
+
+absl::Status KafkaError(int kafka_code, std::string_view context, bool retriable, bool fatal) {
+  auto err = static_cast<rd_kafka_resp_err_t>(kafka_code);
+  absl::StatusCode code = CodeForKafka(err);
+  if (code == absl::StatusCode::kOk) return absl::OkStatus();
+  if (fatal) code = absl::StatusCode::kAborted;
+  std::string message = context.empty()
+                            ? std::string(rd_kafka_err2str(err))
+                            : absl::StrCat(AsAbsl(context), ": ", rd_kafka_err2str(err));
+  absl::StrAppend(&message, " (", rd_kafka_err2name(err), ")");
+  return MakeError(code, message, ErrorDetail{kafka_code, retriable, fatal});
+}
+
+std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
+  auto payload = status.GetPayload(kPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  std::string bytes(*payload);
+  if (bytes.size() != 5) return std::nullopt;
+  ErrorDetail d;
+  std::int32_t code;
+  std::memcpy(&code, bytes.data(), sizeof code);
+  d.kafka_code = code;
+  d.retriable = (bytes[4] & 1) != 0;
+  d.fatal = (bytes[4] & 2) != 0;
+  return d;
+}
+
+bool IsRetriable(const absl::Status& status) {
+  if (auto d = GetErrorDetail(status)) return d->retriable;
+  return status.code() == absl::StatusCode::kUnavailable ||
+         status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+bool IsFatal(const absl::Status& status) {
+  auto d = GetErrorDetail(status);
+  return d && d->fatal;
+}
+
+int KafkaErrorCode(const absl::Status& status) {
+  auto d = GetErrorDetail(status);
+  return d ? d->kafka_code : 0;
+}
+
+}  // namespace messagecorps
