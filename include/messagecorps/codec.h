@@ -1,0 +1,103 @@
+// messagecorps/codec.h — how a protobuf message becomes a Kafka record value, and back.
+//
+// Three encodings, chosen per topic (TopicOptions) and detected on receive:
+//   kSeed      zlib (RFC 1950: deflate with zlib header, default level) of the serialized message —
+//              the original MessageCorps wire format, byte-compatible with Python's zlib.compress.
+//   kRaw       the serialized message as is. Kafka-level lz4/zstd compression is set on the producer
+//              (`compression.type`), not here.
+//   kConfluent Confluent Schema Registry framing: magic byte 0x00, 4-byte big-endian schema id, the
+//              message-index path as zigzag varints (count first), the `[0]` path written as a single
+//              0 byte, then the serialized message.
+// Detection on receive: the `mcorps-encoding` / content-type header first; without headers (records of
+// the original) by content: a valid zlib header (0x78 + FCHECK) means seed, a 0x00 first byte means
+// confluent, anything else raw.
+//
+// Every malformed input is an error value (never a crash, never an exception):
+//   kInvalidArgument   truncated/corrupt zlib, bad Confluent magic, bad varint, a payload that does not
+//                      parse as the expected type
+//   kResourceExhausted the decompressed size would exceed DecodeLimits::max_decoded_bytes (zlib bomb)
+//
+// Thread-safety: all functions are reentrant; they share no state between threads (each thread
+// keeps its own zlib streams and serialization buffer, created on first use and reused).
+// Allocation: Encode/Unwrap reuse the caller's buffers (`out`, `scratch`) and those per-thread
+// ones, so a caller that keeps them across messages allocates nothing per message once they have
+// grown (Decode may still allocate inside the parsed message, e.g. for sub-messages).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace google::protobuf {
+class Message;
+class MessageLite;
+}  // namespace google::protobuf
+
+namespace messagecorps {
+
+enum class Encoding { kSeed, kRaw, kConfluent };
+
+// "seed", "raw", "confluent"
+std::string_view EncodingName(Encoding e);
+// Parses a name (case-insensitive); kInvalidArgument naming the value otherwise.
+absl::StatusOr<Encoding> ParseEncoding(std::string_view name);
+
+struct EncodeOptions {
+  Encoding encoding = Encoding::kSeed;
+  int zlib_level = -1;  // Z_DEFAULT_COMPRESSION, as the original; -1..9, else kInvalidArgument
+  // kConfluent only:
+  int32_t schema_id = 0;
+  std::vector<int32_t> message_indexes;  // empty means [0], the first message type in the schema;
+                                         // a negative index is kInvalidArgument
+};
+
+struct DecodeLimits {
+  // Largest decompressed (seed) payload accepted; beyond it decoding stops with kResourceExhausted.
+  size_t max_decoded_bytes = 64u << 20;
+};
+
+// Serializes and encodes `message` into *out (its previous content is replaced).
+absl::Status Encode(const google::protobuf::MessageLite& message, const EncodeOptions& options,
+                    std::string* out);
+
+// Encodes already-serialized protobuf bytes (for tools and benchmarks that hold bytes).
+absl::Status EncodeSerialized(std::string_view serialized, const EncodeOptions& options,
+                              std::string* out);
+
+// Guesses the encoding of a record value that came without an encoding header. The empty value is
+// kRaw (the empty message). Ambiguity: a raw message starting with field 15 (tag 0x78) whose second
+// byte happens to complete a zlib header is taken for seed; header-less records come from the
+// original, which only wrote seed.
+Encoding DetectEncoding(std::string_view value);
+
+// The Confluent framing of a value. kInvalidArgument for a bad magic byte, a header shorter than 6
+// bytes, a truncated or overlong (> 5 bytes / 32 bits) varint, a negative index count or index, or
+// a count larger than the bytes left.
+struct ConfluentFrame {
+  int32_t schema_id = 0;
+  std::vector<int32_t> message_indexes;  // [0] when the single-0 shortcut was used
+  size_t header_size = 0;                // bytes before the serialized message
+};
+absl::StatusOr<ConfluentFrame> ParseConfluentFrame(std::string_view value);
+
+// Strips the encoding: the serialized protobuf bytes of `value`. For kRaw a view of `value` itself
+// is returned; for kSeed the bytes are inflated into *scratch and a view of it is returned; for
+// kConfluent a view past the framing. The view is valid while `value` and `*scratch` are. `scratch`
+// may be null except for kSeed (kInvalidArgument).
+absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encoding,
+                                        const DecodeLimits& limits, std::string* scratch);
+
+// Unwrap + parse into *out (cleared first). A parse failure is kInvalidArgument naming the type.
+absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf::Message* out,
+                    const DecodeLimits& limits, std::string* scratch);
+
+// The original's REST form: {"protobuf": "<lowercase hex of the serialized bytes>"}.
+std::string ToSeedRestJson(std::string_view serialized);
+// Parses that form back to the serialized bytes (kInvalidArgument on bad JSON/hex).
+absl::StatusOr<std::string> FromSeedRestJson(std::string_view json);
+
+}  // namespace messagecorps

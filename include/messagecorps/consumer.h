@@ -1,0 +1,190 @@
+// messagecorps/consumer.h — receives records from Kafka decoded to their protobuf types.
+//
+// A Consumer subscribes to one or many topics in a consumer group (the group from the config, else
+// $LOG_TAG_GROUP, else "NOTSET", like the original) and returns batches of ReceivedMessage: the record
+// (topic, partition, offset, key, headers, timestamp) plus the value decoded to the topic's type
+// (TypeRegistry; the seed topics by default), with `_message_data.offset/.partition` filled in as the
+// original did. A record that does not decode is still returned, with decode_status() saying why and
+// no message(): per-message outcomes are never silent (the router sends such records to a DLQ).
+//
+// Commits (at-least-once):
+//   CommitMode::kAuto   offsets of the records returned by one Poll are stored when the next Poll (or
+//                       Close) is called — i.e. after you processed them — and librdkafka commits the
+//                       stored offsets in the background (auto.commit.interval.ms).
+//   CommitMode::kManual nothing is committed unless you call Commit/CommitAll.
+// Commits only ever cover partitions this consumer still owns: a commit for a revoked partition is
+// refused with kFailedPrecondition instead of racing the new owner. On revocation the offsets stored
+// so far are committed synchronously before the partitions are released. The default assignment
+// strategy is cooperative-sticky (incremental rebalancing: no stop-the-world, no duplicate delivery
+// from refused commits).
+//
+// Broker outages: librdkafka reconnects with bounded back-off (reconnect.backoff.max.ms, default
+// here 10 s); errors are logged and counted, not spun on silently; a fatal error is returned by Poll.
+//
+// Thread-safety: methods may be called from several threads (they serialize on an internal mutex),
+// but the normal pattern is one polling thread. Assign/revoke hooks run inside Poll on that thread.
+// Ownership: the Consumer and the ReceivedMessages it returned share its librdkafka handle, which
+// is released when the last of them is destroyed (librdkafka needs its messages gone before the
+// handle); a ReceivedMessage may therefore outlive the Consumer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "messagecorps/client_config.h"
+#include "messagecorps/cloud_events.h"
+#include "messagecorps/codec.h"
+#include "messagecorps/topic.h"
+#include "messagecorps/trace_context.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace messagecorps {
+
+class TypeRegistry;
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1001;  // RD_KAFKA_OFFSET_INVALID when not meaningful
+  bool operator==(const TopicPartition&) const = default;
+};
+
+struct PartitionLag {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t position = -1;   // next offset this consumer will read (-1: none yet)
+  int64_t committed = -1;  // committed offset of the group (-1: none)
+  int64_t low = -1, high = -1;  // watermarks
+  int64_t lag = -1;        // high - max(position, committed), -1 when unknown
+};
+
+enum class StartOffset { kLatest, kEarliest };
+enum class CommitMode { kAuto, kManual };
+
+struct ConsumerConfig : ClientConfig {
+  std::vector<std::string> topics;
+  std::string group_id;  // empty: $LOG_TAG_GROUP, else "NOTSET"
+  StartOffset start = StartOffset::kLatest;  // where a group without committed offsets begins
+  CommitMode commit = CommitMode::kAuto;
+  // Topic -> type. Null: the seed defaults (VideoStream -> Image, Predictions -> Prediction).
+  // Not owned: must outlive the consumer.
+  const TypeRegistry* registry = nullptr;
+  DecodeLimits limits;
+  // Most records one Poll returns.
+  int max_batch = 500;
+  // Called inside Poll when partitions are added / are about to be taken away.
+  std::function<void(const std::vector<TopicPartition>&)> on_assign;
+  std::function<void(const std::vector<TopicPartition>&)> on_revoke;
+  // Decode values at all (false: raw records only, e.g. for byte-level tools).
+  bool decode = true;
+};
+
+// One received record. Move-only; owns the librdkafka message.
+class ReceivedMessage {
+ public:
+  ReceivedMessage(ReceivedMessage&&) noexcept;
+  ReceivedMessage& operator=(ReceivedMessage&&) noexcept;
+  ~ReceivedMessage();
+
+  std::string_view topic() const;
+  int32_t partition() const;
+  int64_t offset() const;
+  std::optional<std::string_view> key() const;
+  std::string_view value() const;
+  int64_t timestamp_ms() const;  // record timestamp (CreateTime), -1 if none
+  Headers headers() const;       // copies every header
+  std::optional<std::string_view> header(std::string_view key) const;  // last value, no copy
+
+  // The encoding the value was decoded with (from headers, else detected from content).
+  Encoding encoding() const { return encoding_; }
+  // OK, or why the value could not be decoded (kInvalidArgument: malformed; kNotFound: no type bound
+  // to the topic; kResourceExhausted: over DecodeLimits).
+  const absl::Status& decode_status() const { return decode_status_; }
+  // The decoded message (with offset/partition filled), or nullptr when decoding failed.
+  const google::protobuf::Message* message() const { return message_.get(); }
+  google::protobuf::Message* mutable_message() { return message_.get(); }
+  // Takes the decoded message out.
+  std::unique_ptr<google::protobuf::Message> release_message() { return std::move(message_); }
+  // The decoded message as T, or nullptr when it is not a T (or did not decode).
+  template <ProtoMessage T>
+  const T* As() const {
+    return dynamic_cast<const T*>(message_.get());
+  }
+  // The trace of this record: from `_message_data` (trace_id, span_id) when present, else from the
+  // traceparent header, else empty.
+  const TraceContext& trace() const { return trace_; }
+
+ private:
+  friend class Consumer;
+  friend struct ConsumerInternals;
+  ReceivedMessage() = default;
+  struct Record;
+  std::unique_ptr<Record> record_;  // the librdkafka message + a share of its client
+  std::unique_ptr<google::protobuf::Message> message_;
+  absl::Status decode_status_;
+  Encoding encoding_ = Encoding::kRaw;
+  TraceContext trace_;
+};
+
+class Consumer {
+ public:
+  // Builds the consumer and subscribes. kInvalidArgument for misconfiguration (no topics, bad
+  // property, no brokers). It does not wait for the broker.
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(ConsumerConfig config);
+  ~Consumer();  // Close(10 s) if not closed
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Waits up to `timeout` for records; returns at most max_batch (possibly none). In kAuto mode it
+  // first stores the offsets of the previous batch. Errors: kFailedPrecondition after Close;
+  // kAborted on a fatal client error. Transient broker errors are logged, not returned.
+  absl::StatusOr<std::vector<ReceivedMessage>> Poll(std::chrono::milliseconds timeout);
+
+  // Commits `message.offset() + 1` for its partition (kManual mode, or to commit early in kAuto).
+  // kFailedPrecondition if the partition is no longer assigned to this consumer.
+  absl::Status Commit(const ReceivedMessage& message, bool async = false);
+  // Commits explicit positions (offset = next offset to read).
+  absl::Status Commit(const std::vector<TopicPartition>& offsets, bool async = false);
+  // Commits the position after everything returned so far, for the partitions still owned.
+  absl::Status CommitAll(bool async = false);
+
+  // Partitions currently assigned.
+  std::vector<TopicPartition> Assignment() const;
+  // True when partitions are assigned and every one has been read to its end (as of the last Poll);
+  // what `mcorps consume -e` waits for.
+  bool ReachedEnd() const;
+  // Position, committed offset, watermarks and lag per assigned partition (queries the broker).
+  absl::StatusOr<std::vector<PartitionLag>> Lag(std::chrono::milliseconds timeout);
+  // Stops / restarts fetching for these partitions (empty: all assigned).
+  absl::Status Pause(const std::vector<TopicPartition>& partitions = {});
+  absl::Status Resume(const std::vector<TopicPartition>& partitions = {});
+  // Moves the next read position of an assigned partition.
+  absl::Status Seek(const TopicPartition& position, std::chrono::milliseconds timeout);
+
+  // Leaves the group (committing stored offsets in kAuto mode) and stops consuming. Always returns
+  // within `timeout`: kDeadlineExceeded if the group could not be left cleanly in time (e.g. the
+  // broker is down); the consumer is closed either way. The librdkafka handle is released once no
+  // ReceivedMessage of this consumer is alive any more. Idempotent.
+  absl::Status Close(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  const std::string& group_id() const;
+
+ private:
+  struct Impl;
+  explicit Consumer(std::shared_ptr<Impl> impl);
+  // Shared with every ReceivedMessage: librdkafka requires all its messages to be destroyed before
+  // the client handle, so the handle is released when the last of them is gone.
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace messagecorps

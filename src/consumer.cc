@@ -1,0 +1,575 @@
+#include "messagecorps/consumer.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client_core.h"
+#include "messagecorps/envelope.h"
+#include "messagecorps/error.h"
+#include "messagecorps/metrics.h"
+#include "messagecorps/type_registry.h"
+#include "rdkafka_handles.h"
+
+namespace messagecorps {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using PartitionKey = std::pair<std::string, int32_t>;
+
+absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+std::optional<std::string_view> HeaderOf(const rd_kafka_message_t* m, const char* key) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(hdrs, key, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  return std::string_view(value ? static_cast<const char*>(value) : "", size);
+}
+
+std::vector<TopicPartition> ToVector(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  if (list == nullptr) return out;
+  out.reserve(list->cnt);
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+internal::PartitionListHandle ToList(const std::vector<TopicPartition>& parts) {
+  internal::PartitionListHandle list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(parts.size())));
+  for (const auto& p : parts) {
+    rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset = p.offset;
+  }
+  return list;
+}
+
+// The first per-partition error of a list returned by commit/store, as a status.
+absl::Status ListError(const rd_kafka_topic_partition_list_t* list, std::string_view what) {
+  for (int i = 0; list && i < list->cnt; ++i) {
+    if (list->elems[i].err) {
+      return KafkaError(list->elems[i].err,
+                        absl::StrCat(AsAbsl(what), " ", list->elems[i].topic, "[",
+                                     list->elems[i].partition, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct ReceivedMessage::Record {
+  std::shared_ptr<void> client;     // keeps the rd_kafka_t alive: destroyed after `message`
+  internal::MessageHandle message;
+};
+
+ReceivedMessage::ReceivedMessage(ReceivedMessage&&) noexcept = default;
+ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&&) noexcept = default;
+ReceivedMessage::~ReceivedMessage() = default;
+
+std::string_view ReceivedMessage::topic() const {
+  return rd_kafka_topic_name(record_->message->rkt);
+}
+int32_t ReceivedMessage::partition() const { return record_->message->partition; }
+int64_t ReceivedMessage::offset() const { return record_->message->offset; }
+std::optional<std::string_view> ReceivedMessage::key() const {
+  const rd_kafka_message_t* m = record_->message.get();
+  if (m->key == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(m->key), m->key_len);
+}
+std::string_view ReceivedMessage::value() const {
+  const rd_kafka_message_t* m = record_->message.get();
+  if (m->payload == nullptr) return {};
+  return std::string_view(static_cast<const char*>(m->payload), m->len);
+}
+int64_t ReceivedMessage::timestamp_ms() const {
+  rd_kafka_timestamp_type_t type;
+  return rd_kafka_message_timestamp(record_->message.get(), &type);
+}
+Headers ReceivedMessage::headers() const {
+  Headers out;
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(record_->message.get(), &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return out;
+  }
+  const char* name;
+  const void* value;
+  size_t size;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i) {
+    out.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : "");
+  }
+  return out;
+}
+std::optional<std::string_view> ReceivedMessage::header(std::string_view key) const {
+  std::string k(key);
+  return HeaderOf(record_->message.get(), k.c_str());
+}
+
+// Builds ReceivedMessage objects (it is the one friend that may).
+struct ConsumerInternals {
+  static ReceivedMessage Make(std::shared_ptr<void> client, internal::MessageHandle m) {
+    ReceivedMessage r;
+    r.record_ = std::make_unique<ReceivedMessage::Record>();
+    r.record_->client = std::move(client);
+    r.record_->message = std::move(m);
+    return r;
+  }
+  static void Decode(ReceivedMessage& r, const TypeRegistry& registry, const DecodeLimits& limits) {
+    const rd_kafka_message_t* m = r.record_->message.get();
+    std::string_view value = r.value();
+    std::string_view topic = r.topic();
+
+    r.encoding_ = DetectEncoding(value);
+    if (auto h = HeaderOf(m, "mcorps-encoding")) {
+      auto parsed = ParseEncoding(*h);
+      if (parsed.ok()) r.encoding_ = *parsed;
+    }
+
+    const google::protobuf::Descriptor* type = nullptr;
+    const TopicBinding* binding = registry.Find(topic);
+    if (binding) type = binding->type;
+    if (auto ce_type = HeaderOf(m, "ce_type")) {
+      if (type == nullptr) {
+        type = registry.FindType(*ce_type);
+      } else if (AsAbsl(*ce_type) != type->full_name()) {
+        r.decode_status_ = absl::InvalidArgumentError(absl::StrCat(
+            "record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
+            " (ce_type) but the topic carries ", type->full_name()));
+        return;
+      }
+    }
+    if (type == nullptr) {
+      r.decode_status_ = absl::NotFoundError(
+          absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
+                       " (and the record names none known in ce_type)"));
+      return;
+    }
+    std::unique_ptr<google::protobuf::Message> message = registry.NewMessage(type);
+    thread_local std::string scratch;
+    absl::Status s = messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
+    if (!s.ok()) {
+      r.decode_status_ = absl::Status(
+          s.code(), absl::StrCat(AsAbsl(topic), "[", r.partition(), "]@", r.offset(), ": ",
+                                 s.message()));
+      return;
+    }
+    FillReceiveInfo(*message, r.offset(), r.partition());
+    r.trace_ = TraceOf(*message);
+    r.message_ = std::move(message);
+    if (r.trace_.empty()) {
+      if (auto tp = HeaderOf(m, "traceparent")) {
+        auto t = TraceContext::FromTraceparent(*tp);
+        if (t.ok()) r.trace_ = *t;
+      }
+    }
+  }
+  static void TraceFromHeaders(ReceivedMessage& r) {
+    if (auto tp = HeaderOf(r.record_->message.get(), "traceparent")) {
+      auto t = TraceContext::FromTraceparent(*tp);
+      if (t.ok()) r.trace_ = *t;
+    }
+  }
+};
+
+struct Consumer::Impl : internal::ClientCore {
+  ConsumerConfig config;
+  internal::KafkaHandle rk;
+  internal::QueueHandle queue;
+  TypeRegistry seed_registry;
+  const TypeRegistry* registry = nullptr;
+
+  mutable std::mutex mu;
+  bool closed = false;
+  std::set<PartitionKey> assigned;
+  std::set<PartitionKey> at_end;
+  // Next offset to store per partition for the records handed out by the last Poll (kAuto).
+  std::map<PartitionKey, int64_t> to_store;
+  // Next offset after everything handed out so far (CommitAll).
+  std::map<PartitionKey, int64_t> consumed;
+  std::vector<rd_kafka_message_t*> batch;
+
+  ~Impl() {
+    // Close() has left the group (or given up within its timeout): do not let destroy try again and
+    // block.
+    queue.reset();
+    if (rk) rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
+
+  static void RebalanceTrampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                  rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* impl = static_cast<Impl*>(static_cast<internal::ClientCore*>(opaque));
+    try {
+      impl->OnRebalance(rk, err, parts);
+    } catch (const std::exception& e) {
+      impl->logger->error("rebalance hook threw: {}", e.what());
+    } catch (...) {
+      impl->logger->error("rebalance hook threw a non-std exception");
+    }
+  }
+
+  // Runs inside Poll/Close with `mu` held.
+  void OnRebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err,
+                   rd_kafka_topic_partition_list_t* parts) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      for (int i = 0; i < parts->cnt; ++i) {
+        assigned.insert({parts->elems[i].topic, parts->elems[i].partition});
+      }
+      logger->info("{}: assigned {} partition(s)", config.group_id, parts->cnt);
+      if (config.on_assign) config.on_assign(ToVector(parts));
+      rd_kafka_error_t* e = nullptr;
+      if (cooperative) {
+        e = rd_kafka_incremental_assign(handle, parts);
+      } else {
+        rd_kafka_assign(handle, parts);
+      }
+      if (e) {
+        logger->error("incremental assign failed: {}", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      if (config.on_revoke) config.on_revoke(ToVector(parts));
+      if (config.commit == CommitMode::kAuto) {
+        StorePending();
+        // Commit what was processed before the partitions go to another member.
+        rd_kafka_resp_err_t c = rd_kafka_commit(handle, nullptr, 0);
+        if (c && c != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+          logger->warn("commit on revoke failed: {}", rd_kafka_err2str(c));
+        }
+      }
+      for (int i = 0; i < parts->cnt; ++i) {
+        PartitionKey key{parts->elems[i].topic, parts->elems[i].partition};
+        assigned.erase(key);
+        at_end.erase(key);
+        to_store.erase(key);
+        consumed.erase(key);
+      }
+      logger->info("{}: revoked {} partition(s)", config.group_id, parts->cnt);
+      if (cooperative) {
+        rd_kafka_error_t* e = rd_kafka_incremental_unassign(handle, parts);
+        if (e) rd_kafka_error_destroy(e);
+      } else {
+        rd_kafka_assign(handle, nullptr);
+      }
+      return;
+    }
+    logger->error("rebalance error: {}", rd_kafka_err2str(err));
+    assigned.clear();
+    rd_kafka_assign(handle, nullptr);
+  }
+
+  // Stores (for auto commit) the offsets of the records handed out by the previous Poll, for the
+  // partitions still owned.
+  void StorePending() {
+    if (to_store.empty()) return;
+    internal::PartitionListHandle list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(to_store.size())));
+    for (const auto& [key, offset] : to_store) {
+      if (!assigned.count(key)) continue;
+      rd_kafka_topic_partition_list_add(list.get(), key.first.c_str(), key.second)->offset = offset;
+    }
+    to_store.clear();
+    if (list->cnt == 0) return;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk.get(), list.get());
+    if (err) logger->warn("storing offsets failed: {}", rd_kafka_err2str(err));
+  }
+
+  absl::Status CommitList(rd_kafka_topic_partition_list_t* list, bool async) {
+    for (int i = 0; i < list->cnt; ++i) {
+      if (!assigned.count({list->elems[i].topic, list->elems[i].partition})) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "commit refused: ", list->elems[i].topic, "[", list->elems[i].partition,
+            "] is not assigned to this consumer (revoked in a rebalance?)"));
+      }
+    }
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list, async ? 1 : 0);
+    if (err) return KafkaError(err, "commit", true);
+    return async ? absl::OkStatus() : ListError(list, "commit");
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {
+  if (config.topics.empty()) return absl::InvalidArgumentError("consumer: no topics given");
+  for (const auto& t : config.topics) {
+    if (t.empty()) return absl::InvalidArgumentError("consumer: empty topic name");
+  }
+  if (config.max_batch < 1) return absl::InvalidArgumentError("consumer: max_batch must be >= 1");
+  if (config.group_id.empty()) {
+    const char* env = std::getenv("LOG_TAG_GROUP");
+    config.group_id = (env && *env) ? env : "NOTSET";
+  }
+  auto impl = std::make_shared<Impl>();
+  internal::InitCore(*impl, config, "consumer");
+  impl->seed_registry = TypeRegistry::WithSeedDefaults();
+  impl->registry = config.registry ? config.registry : &impl->seed_registry;
+
+  // librdkafka 2.0.2 pauses fetching for ~1 s once queued.min.messages are buffered (librdkafka
+  // #2879): a higher count with a byte cap (64 MiB per partition queue) keeps fetching steady and
+  // memory bounded.
+  const std::map<std::string, std::string> defaults = {
+      {"group.id", config.group_id},
+      {"auto.offset.reset", config.start == StartOffset::kEarliest ? "earliest" : "latest"},
+      {"enable.auto.commit", config.commit == CommitMode::kAuto ? "true" : "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"reconnect.backoff.max.ms", "10000"},
+      {"queued.min.messages", "1000000"},
+      {"queued.max.messages.kbytes", "65536"},
+  };
+  auto conf = internal::BuildConf(config, defaults, impl.get());
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::RebalanceTrampoline);
+
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), errstr, sizeof errstr);
+  if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("consumer: ", errstr));
+  (void)conf->release();
+  impl->rk.reset(rk);
+  rd_kafka_poll_set_consumer(rk);
+  impl->queue.reset(rd_kafka_queue_get_consumer(rk));
+
+  internal::PartitionListHandle topics(
+      rd_kafka_topic_partition_list_new(static_cast<int>(config.topics.size())));
+  for (const auto& t : config.topics) {
+    rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics.get());
+  if (err) return KafkaError(err, "consumer: subscribe");
+  impl->batch.resize(static_cast<size_t>(config.max_batch));
+  impl->config = std::move(config);
+  return std::unique_ptr<Consumer>(new Consumer(std::move(impl)));
+}
+
+Consumer::Consumer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Consumer::~Consumer() {
+  absl::Status s = Close(std::chrono::seconds(10));
+  if (!s.ok()) impl_->logger->warn("consumer close: {}", s.ToString());
+}
+
+absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  if (impl_->has_fatal) return impl_->FatalStatus();
+  if (impl_->config.commit == CommitMode::kAuto) impl_->StorePending();
+
+  ssize_t n = rd_kafka_consume_batch_queue(impl_->queue.get(), static_cast<int>(timeout.count()),
+                                           impl_->batch.data(), impl_->batch.size());
+  std::vector<ReceivedMessage> out;
+  if (n < 0) {
+    return KafkaError(rd_kafka_last_error(), "consumer poll", true);
+  }
+  out.reserve(static_cast<size_t>(n));
+  for (ssize_t i = 0; i < n; ++i) {
+    internal::MessageHandle m(impl_->batch[static_cast<size_t>(i)]);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      impl_->at_end.insert({rd_kafka_topic_name(m->rkt), m->partition});
+      continue;
+    }
+    if (m->err) {
+      // Transient consumer errors (e.g. a broker going away, offset out of range): visible, counted,
+      // and librdkafka recovers by itself.
+      impl_->logger->warn("consume error: {}{}", rd_kafka_message_errstr(m.get()),
+                          m->rkt ? absl::StrCat(" (", rd_kafka_topic_name(m->rkt), ")") : "");
+      if (impl_->metrics) impl_->metrics->Add(Counter::kClientErrors);
+      continue;
+    }
+    PartitionKey key{rd_kafka_topic_name(m->rkt), m->partition};
+    impl_->at_end.erase(key);
+    impl_->to_store[key] = m->offset + 1;
+    impl_->consumed[key] = m->offset + 1;
+    ReceivedMessage r = ConsumerInternals::Make(impl_, std::move(m));
+    if (impl_->config.decode) {
+      ConsumerInternals::Decode(r, *impl_->registry, impl_->config.limits);
+    } else {
+      ConsumerInternals::TraceFromHeaders(r);
+    }
+    if (impl_->metrics) {
+      impl_->metrics->Add(Counter::kReceived);
+      if (impl_->config.decode) {
+        if (r.decode_status().ok()) {
+          impl_->metrics->Add(Counter::kDecoded);
+        } else {
+          impl_->metrics->Add(Counter::kDecodeFailed);
+        }
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  if (impl_->has_fatal) return impl_->FatalStatus();
+  return out;
+}
+
+absl::Status Consumer::Commit(const ReceivedMessage& message, bool async) {
+  return Commit({{std::string(message.topic()), message.partition(), message.offset() + 1}}, async);
+}
+
+absl::Status Consumer::Commit(const std::vector<TopicPartition>& offsets, bool async) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  if (offsets.empty()) return absl::OkStatus();
+  auto list = ToList(offsets);
+  return impl_->CommitList(list.get(), async);
+}
+
+absl::Status Consumer::CommitAll(bool async) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  std::vector<TopicPartition> offsets;
+  for (const auto& [key, offset] : impl_->consumed) {
+    if (impl_->assigned.count(key)) offsets.push_back({key.first, key.second, offset});
+  }
+  if (offsets.empty()) return absl::OkStatus();
+  auto list = ToList(offsets);
+  return impl_->CommitList(list.get(), async);
+}
+
+std::vector<TopicPartition> Consumer::Assignment() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<TopicPartition> out;
+  for (const auto& [topic, partition] : impl_->assigned) out.push_back({topic, partition, -1001});
+  return out;
+}
+
+bool Consumer::ReachedEnd() const {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->assigned.empty()) return false;
+  for (const auto& key : impl_->assigned) {
+    if (!impl_->at_end.count(key)) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::vector<PartitionLag>> Consumer::Lag(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  std::vector<TopicPartition> parts;
+  for (const auto& [topic, partition] : impl_->assigned) parts.push_back({topic, partition, -1001});
+  std::vector<PartitionLag> out;
+  if (parts.empty()) return out;
+  auto positions = ToList(parts);
+  rd_kafka_position(impl_->rk.get(), positions.get());
+  auto committed = ToList(parts);
+  rd_kafka_resp_err_t err =
+      rd_kafka_committed(impl_->rk.get(), committed.get(), static_cast<int>(timeout.count()));
+  if (err) return KafkaError(err, "lag: committed offsets", true);
+  for (int i = 0; i < positions->cnt; ++i) {
+    PartitionLag lag;
+    lag.topic = positions->elems[i].topic;
+    lag.partition = positions->elems[i].partition;
+    lag.position = positions->elems[i].offset >= 0 ? positions->elems[i].offset : -1;
+    lag.committed = committed->elems[i].offset >= 0 ? committed->elems[i].offset : -1;
+    err = rd_kafka_query_watermark_offsets(impl_->rk.get(), lag.topic.c_str(), lag.partition,
+                                           &lag.low, &lag.high, static_cast<int>(timeout.count()));
+    if (err) return KafkaError(err, "lag: watermarks", true);
+    int64_t at = std::max(lag.position, lag.committed);
+    lag.lag = at >= 0 ? std::max<int64_t>(0, lag.high - at) : lag.high - lag.low;
+    out.push_back(std::move(lag));
+  }
+  return out;
+}
+
+absl::Status Consumer::Pause(const std::vector<TopicPartition>& partitions) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  std::vector<TopicPartition> parts = partitions;
+  if (parts.empty()) {
+    for (const auto& [t, p] : impl_->assigned) parts.push_back({t, p, -1001});
+  }
+  auto list = ToList(parts);
+  rd_kafka_resp_err_t err = rd_kafka_pause_partitions(impl_->rk.get(), list.get());
+  if (err) return KafkaError(err, "pause");
+  return ListError(list.get(), "pause");
+}
+
+absl::Status Consumer::Resume(const std::vector<TopicPartition>& partitions) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  std::vector<TopicPartition> parts = partitions;
+  if (parts.empty()) {
+    for (const auto& [t, p] : impl_->assigned) parts.push_back({t, p, -1001});
+  }
+  auto list = ToList(parts);
+  rd_kafka_resp_err_t err = rd_kafka_resume_partitions(impl_->rk.get(), list.get());
+  if (err) return KafkaError(err, "resume");
+  return ListError(list.get(), "resume");
+}
+
+absl::Status Consumer::Seek(const TopicPartition& position, std::chrono::milliseconds timeout) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  if (!impl_->assigned.count({position.topic, position.partition})) {
+    return absl::FailedPreconditionError(absl::StrCat("seek: ", position.topic, "[",
+                                                      position.partition, "] is not assigned"));
+  }
+  auto list = ToList({position});
+  rd_kafka_error_t* e = rd_kafka_seek_partitions(impl_->rk.get(), list.get(),
+                                                 static_cast<int>(timeout.count()));
+  if (e) {
+    absl::Status s = KafkaError(rd_kafka_error_code(e), "seek");
+    rd_kafka_error_destroy(e);
+    return s;
+  }
+  impl_->to_store.erase({position.topic, position.partition});
+  return ListError(list.get(), "seek");
+}
+
+absl::Status Consumer::Close(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return absl::OkStatus();
+  impl_->closed = true;
+  const auto deadline = SteadyClock::now() + timeout;
+  if (impl_->config.commit == CommitMode::kAuto) impl_->StorePending();
+
+  // Leave the group through a queue we poll ourselves, so the wait is bounded even when the broker
+  // is gone (rd_kafka_consumer_close would block until it answers).
+  internal::QueueHandle close_queue(rd_kafka_queue_new(impl_->rk.get()));
+  absl::Status result;
+  rd_kafka_error_t* e = rd_kafka_consumer_close_queue(impl_->rk.get(), close_queue.get());
+  if (e) {
+    result = KafkaError(rd_kafka_error_code(e), "close");
+    rd_kafka_error_destroy(e);
+  } else {
+    while (!rd_kafka_consumer_closed(impl_->rk.get())) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      if (left.count() <= 0) {
+        result = absl::DeadlineExceededError(absl::StrCat(
+            "consumer close: group ", impl_->config.group_id, " not left within ",
+            timeout.count(), " ms (broker unreachable?); the client is released anyway"));
+        break;
+      }
+      internal::EventHandle ev(rd_kafka_queue_poll(close_queue.get(),
+                                                   static_cast<int>(std::min<int64_t>(left.count(), 100))));
+      if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE) {
+        impl_->OnRebalance(impl_->rk.get(), rd_kafka_event_error(ev.get()),
+                           rd_kafka_event_topic_partition_list(ev.get()));
+      }
+    }
+  }
+  impl_->assigned.clear();
+  return result;
+}
+
+const std::string& Consumer::group_id() const { return impl_->config.group_id; }
+
+}  // namespace messagecorps

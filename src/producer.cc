@@ -1,0 +1,393 @@
+#include "messagecorps/producer.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client_core.h"
+#include "messagecorps/consumer.h"
+#include "messagecorps/error.h"
+#include "messagecorps/metrics.h"
+#include "rdkafka_handles.h"
+
+namespace messagecorps {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
+      .count();
+}
+
+absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// What a record needs to know when its delivery report arrives, when the caller asked for a
+// per-record outcome (future or callback). Records without one carry no opaque at all.
+struct PendingReport {
+  DeliveryCallback callback;
+  std::promise<DeliveryReport> promise;
+  bool use_promise = false;
+  std::string uuid;
+};
+
+}  // namespace
+
+SendOptions SendOptions::DerivedFrom(const ReceivedMessage& received) {
+  SendOptions options;
+  if (!received.trace().empty()) options.parent = &received.trace();
+  return options;
+}
+
+struct Producer::Impl : internal::ClientCore {
+  ProducerConfig config;
+  EnvelopeSettings envelope;
+  std::string ce_source;
+  internal::KafkaHandle rk;
+
+  std::atomic<int64_t> outstanding{0};
+  std::atomic<int64_t> last_poll_ns{0};
+
+  // Idle poller: serves delivery reports when no Send is polling (so futures and callbacks complete
+  // for a producer that sends rarely). It stays out of the way of a busy sender: it only polls when
+  // nobody has for kIdlePoll.
+  static constexpr std::chrono::milliseconds kIdlePoll{10};
+  std::thread poller;
+  std::mutex poller_mu;
+  std::condition_variable poller_cv;
+  bool stopping = false;
+
+  static void OnDeliveryTrampoline(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* impl = static_cast<Impl*>(static_cast<internal::ClientCore*>(opaque));
+    impl->OnDelivery(m);
+  }
+
+  void OnDelivery(const rd_kafka_message_t* m) {
+    auto* pending = static_cast<PendingReport*>(m->_private);
+    outstanding.fetch_sub(1, std::memory_order_relaxed);
+    if (metrics) {
+      if (m->err) {
+        metrics->Add(Counter::kDeliveryFailed);
+      } else {
+        metrics->Add(Counter::kDelivered);
+      }
+    }
+    if (pending == nullptr && !config.on_delivery) return;
+    try {
+      DeliveryReport report;
+      report.topic = rd_kafka_topic_name(m->rkt);
+      report.partition = m->partition;
+      report.offset = m->err ? -1 : m->offset;
+      if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+        report.status = MakeError(absl::StatusCode::kDeadlineExceeded,
+                                  absl::StrCat("record to ", report.topic,
+                                               " not delivered before the producer closed (purged)"),
+                                  ErrorDetail{m->err, true, false});
+      } else if (m->err) {
+        bool retriable = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
+                         m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                         m->err == RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+        report.status = KafkaError(m->err, absl::StrCat("delivery to ", report.topic), retriable);
+      }
+      if (pending) {
+        report.uuid = std::move(pending->uuid);
+      } else {
+        rd_kafka_headers_t* hdrs = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_header_get_last(hdrs, "ce_id", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            value) {
+          report.uuid.assign(static_cast<const char*>(value), size);
+        }
+      }
+      if (pending && pending->use_promise) {
+        pending->promise.set_value(std::move(report));
+      } else if (pending && pending->callback) {
+        pending->callback(report);
+      } else if (config.on_delivery) {
+        config.on_delivery(report);
+      }
+    } catch (const std::exception& e) {
+      logger->error("delivery callback threw: {}", e.what());
+    } catch (...) {
+      logger->error("delivery callback threw a non-std exception");
+    }
+    delete pending;
+  }
+
+  void Poll(int timeout_ms) {
+    rd_kafka_poll(rk.get(), timeout_ms);
+    last_poll_ns.store(NowNanos(), std::memory_order_relaxed);
+  }
+
+  void RunIdlePoller() {
+    std::unique_lock lock(poller_mu);
+    while (!stopping) {
+      poller_cv.wait_for(lock, outstanding.load(std::memory_order_relaxed) > 0 ? kIdlePoll
+                                                                                : kIdlePoll * 10);
+      if (stopping) break;
+      int64_t idle_ns = NowNanos() - last_poll_ns.load(std::memory_order_relaxed);
+      if (outstanding.load(std::memory_order_relaxed) > 0 &&
+          idle_ns > std::chrono::nanoseconds(kIdlePoll).count()) {
+        lock.unlock();
+        Poll(0);
+        lock.lock();
+      }
+    }
+  }
+
+  absl::Status CheckUsable() {
+    if (has_fatal.load(std::memory_order_relaxed)) return FatalStatus();
+    return absl::OkStatus();
+  }
+
+  // Queues one record. `headers` ownership passes to librdkafka on success (freed here on failure).
+  absl::Status Enqueue(std::string_view topic, std::string_view value, const SendOptions& options,
+                       internal::HeadersHandle headers, PendingReport* pending) {
+    const auto deadline = SteadyClock::now() + config.queue_full_wait;
+    std::string topic_z(topic);  // librdkafka wants a NUL-terminated name (SSO: no allocation for
+                                 // names up to 15 characters)
+    for (;;) {
+      rd_kafka_resp_err_t err;
+      rd_kafka_headers_t* raw_headers = headers.get();
+      if (options.key.has_value()) {
+        err = rd_kafka_producev(
+            rk.get(), RD_KAFKA_V_TOPIC(topic_z.c_str()), RD_KAFKA_V_PARTITION(options.partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_KEY(options.key->data(), options.key->size()),
+            RD_KAFKA_V_HEADERS(raw_headers), RD_KAFKA_V_TIMESTAMP(options.timestamp_ms),
+            RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
+      } else {
+        err = rd_kafka_producev(
+            rk.get(), RD_KAFKA_V_TOPIC(topic_z.c_str()), RD_KAFKA_V_PARTITION(options.partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_HEADERS(raw_headers), RD_KAFKA_V_TIMESTAMP(options.timestamp_ms),
+            RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
+      }
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        (void)headers.release();  // librdkafka owns them now
+        outstanding.fetch_add(1, std::memory_order_relaxed);
+        if (metrics) metrics->Add(Counter::kSent);
+        Poll(0);
+        return absl::OkStatus();
+      }
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && SteadyClock::now() < deadline) {
+        Poll(10);  // serve delivery reports: that is what frees queue space
+        continue;
+      }
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return KafkaError(err,
+                          absl::StrCat("send to ", AsAbsl(topic), ": local queue still full after ",
+                                       config.queue_full_wait.count(),
+                                       " ms (queue.buffering.max.messages/kbytes)"),
+                          true);
+      }
+      if (err == RD_KAFKA_RESP_ERR__FATAL) return FatalStatus();
+      return KafkaError(err, absl::StrCat("send to ", AsAbsl(topic)));
+    }
+  }
+
+  absl::Status SendMessage(std::string_view topic, google::protobuf::Message& message,
+                           const EncodeOptions& encoding, const SendOptions& options,
+                           PendingReport* pending) {
+    if (auto s = CheckUsable(); !s.ok()) return s;
+    const TraceContext* parent = options.parent;
+    absl::StatusOr<Envelope> envelope_or =
+        HasEnvelopeField(message.GetDescriptor())
+            ? Stamp(message, envelope, parent)
+            : absl::StatusOr<Envelope>(MakeEnvelope(envelope, parent));
+    if (!envelope_or.ok()) return envelope_or.status();
+    const Envelope& env = *envelope_or;
+
+    // One reusable buffer per thread: librdkafka copies the value (F_COPY), so no allocation of
+    // ours per message once it has grown.
+    thread_local std::string buffer;
+    if (auto s = Encode(message, encoding, &buffer); !s.ok()) return s;
+
+    internal::HeadersHandle headers;
+    if (config.headers == HeaderMode::kStandard || options.headers) {
+      headers.reset(rd_kafka_headers_new(8 + (options.headers ? options.headers->size() : 0)));
+    }
+    if (config.headers == HeaderMode::kStandard) {
+      rd_kafka_headers_t* h = headers.get();
+      ForEachEnvelopeHeader(env, message.GetDescriptor()->full_name(), encoding.encoding,
+                            ce_source, [h](std::string_view k, std::string_view v) {
+                              rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()),
+                                                  v.data(), static_cast<ssize_t>(v.size()));
+                            });
+    }
+    AppendExtraHeaders(headers.get(), options);
+    if (pending) pending->uuid.assign(env.uuid_view());
+    return Enqueue(topic, buffer, options, std::move(headers), pending);
+  }
+
+  static void AppendExtraHeaders(rd_kafka_headers_t* h, const SendOptions& options) {
+    if (!options.headers) return;
+    for (const auto& [k, v] : *options.headers) {
+      rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
+    }
+  }
+
+  // A PendingReport for options.on_delivery, or nullptr when the producer-wide callback applies.
+  static PendingReport* PendingFor(const SendOptions& options) {
+    if (!options.on_delivery) return nullptr;
+    auto* p = new PendingReport;
+    p->callback = options.on_delivery;
+    return p;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config) {
+  auto impl = std::make_unique<Impl>();
+  internal::InitCore(*impl, config, "producer");
+  if (config.envelope.has_value()) {
+    impl->envelope = *config.envelope;
+  } else {
+    auto env = EnvelopeSettings::FromEnvironment();
+    if (!env.ok()) return env.status();
+    impl->envelope = *env;
+  }
+  impl->ce_source = CloudEventsSource(impl->envelope.service);
+  if (config.queue_full_wait.count() < 0 || config.close_timeout.count() < 0) {
+    return absl::InvalidArgumentError("producer: queue_full_wait and close_timeout must be >= 0");
+  }
+
+  // Safe defaults: no duplicates on retry, every in-sync replica acknowledges.
+  const std::map<std::string, std::string> defaults = {
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "5"},
+  };
+  auto conf = internal::BuildConf(config, defaults, impl.get());
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDeliveryTrampoline);
+
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr);
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("producer: ", errstr));
+  }
+  (void)conf->release();  // rd_kafka_new took it
+  impl->rk.reset(rk);
+  impl->config = std::move(config);
+  impl->last_poll_ns = NowNanos();
+  Impl* raw = impl.get();
+  impl->poller = std::thread([raw] { raw->RunIdlePoller(); });
+  return std::unique_ptr<Producer>(new Producer(std::move(impl)));
+}
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Producer::~Producer() {
+  {
+    std::lock_guard lock(impl_->poller_mu);
+    impl_->stopping = true;
+  }
+  impl_->poller_cv.notify_all();
+  impl_->poller.join();
+
+  absl::Status flushed = Flush(impl_->config.close_timeout);
+  if (!flushed.ok()) {
+    int64_t left = Outstanding();
+    impl_->logger->error(
+        "producer closing: {} record(s) not delivered within {} ms; they are purged and reported "
+        "as failed",
+        left, impl_->config.close_timeout.count());
+    rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    // Serve the purge reports so every callback/future hears about its record.
+    for (int i = 0; i < 50 && Outstanding() > 0; ++i) rd_kafka_poll(impl_->rk.get(), 10);
+  }
+}
+
+absl::Status Producer::SendMessage(std::string_view topic, google::protobuf::Message& message,
+                                   const EncodeOptions& encoding, const SendOptions& options) {
+  PendingReport* pending = Impl::PendingFor(options);
+  absl::Status s = impl_->SendMessage(topic, message, encoding, options, pending);
+  if (!s.ok()) delete pending;
+  return s;
+}
+
+std::future<DeliveryReport> Producer::SendMessageAsync(std::string_view topic,
+                                                       google::protobuf::Message& message,
+                                                       const EncodeOptions& encoding,
+                                                       SendOptions options) {
+  auto* pending = new PendingReport;
+  pending->use_promise = true;
+  std::future<DeliveryReport> future = pending->promise.get_future();
+  absl::Status s = impl_->SendMessage(topic, message, encoding, options, pending);
+  if (!s.ok()) {
+    DeliveryReport failed;
+    failed.topic = std::string(topic);
+    failed.status = s;
+    pending->promise.set_value(std::move(failed));
+    delete pending;
+  }
+  return future;
+}
+
+absl::StatusOr<DeliveryReport> Producer::SendMessageSync(std::string_view topic,
+                                                         google::protobuf::Message& message,
+                                                         const EncodeOptions& encoding,
+                                                         SendOptions options,
+                                                         std::chrono::milliseconds timeout) {
+  std::future<DeliveryReport> future = SendMessageAsync(topic, message, encoding, std::move(options));
+  const auto deadline = SteadyClock::now() + timeout;
+  while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (SteadyClock::now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "send to ", AsAbsl(topic), ": no delivery report within ", timeout.count(), " ms"));
+    }
+    impl_->Poll(10);
+  }
+  DeliveryReport report = future.get();
+  if (!report.status.ok()) return report.status;
+  return report;
+}
+
+absl::Status Producer::SendEncoded(std::string_view topic, std::string_view value,
+                                   const SendOptions& options) {
+  if (auto s = impl_->CheckUsable(); !s.ok()) return s;
+  internal::HeadersHandle headers;
+  if (options.headers) {
+    headers.reset(rd_kafka_headers_new(options.headers->size()));
+    Impl::AppendExtraHeaders(headers.get(), options);
+  }
+  PendingReport* pending = Impl::PendingFor(options);
+  absl::Status s = impl_->Enqueue(topic, value, options, std::move(headers), pending);
+  if (!s.ok()) delete pending;
+  return s;
+}
+
+absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
+  rd_kafka_resp_err_t err = rd_kafka_flush(impl_->rk.get(), static_cast<int>(timeout.count()));
+  impl_->last_poll_ns = NowNanos();
+  // rd_kafka_flush returns once librdkafka's queues are empty; our count includes reports that are
+  // being served right now, so wait for those too.
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(100);
+  while (err == RD_KAFKA_RESP_ERR_NO_ERROR && Outstanding() > 0 && SteadyClock::now() < deadline) {
+    impl_->Poll(1);
+  }
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && Outstanding() == 0) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kDeadlineExceeded,
+                   absl::StrCat("flush: ", Outstanding(), " record(s) still undelivered after ",
+                                timeout.count(), " ms"),
+                   ErrorDetail{RD_KAFKA_RESP_ERR__TIMED_OUT, true, false});
+}
+
+int64_t Producer::Outstanding() const { return impl_->outstanding.load(); }
+
+const EnvelopeSettings& Producer::envelope_settings() const { return impl_->envelope; }
+
+}  // namespace messagecorps

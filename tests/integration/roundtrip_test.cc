@@ -1,0 +1,165 @@
+// Typed round trips on a real Apache Kafka: what was sent arrives once, decoded to its type, with the
+// envelope and the standard headers.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "messagecorps/seed_topics.h"
+#include "messagecorps/type_registry.h"
+#include "support/kafka_test_env.h"
+
+namespace messagecorps {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CreateTopicOrFail;
+using testing::MakeConsumer;
+using testing::MakeProducer;
+using testing::PollUntil;
+using testing::TestBrokers;
+using testing::UniqueName;
+
+// The foundation's acceptance test: 10,000 protobuf records into a 3-partition topic, consumed back by
+// a consumer group; every record arrives exactly once.
+TEST(RoundTrip, TenThousandImagesThroughThreePartitionsArriveOnce) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string topic_name = UniqueName("images");
+  CreateTopicOrFail(brokers, topic_name, 3);
+  Topic<protobuf::data::Image> topic(topic_name);
+
+  constexpr int kCount = 10000;
+  std::atomic<int> delivered{0}, failed{0};
+  ProducerConfig pc;
+  pc.on_delivery = [&](const DeliveryReport& r) { (r.status.ok() ? delivered : failed)++; };
+  auto producer = MakeProducer(brokers, pc);
+  ASSERT_NE(producer, nullptr);
+  protobuf::data::Image image;
+  image.set_height(2);
+  image.set_width(2);
+  image.set_image_data(std::string(12, '\x7f'));
+  for (int i = 0; i < kCount; ++i) {
+    image.set_frame(i);
+    image.mutable__message_data()->clear_trace_id();  // a new trace per frame
+    ASSERT_TRUE(producer->Send(topic, image).ok());
+  }
+  ASSERT_TRUE(producer->Flush(60s).ok());
+  EXPECT_EQ(delivered.load(), kCount);
+  EXPECT_EQ(failed.load(), 0);
+
+  auto consumer = MakeConsumer(brokers, {topic_name}, UniqueName("group"));
+  ASSERT_NE(consumer, nullptr);
+  auto got = PollUntil(*consumer, kCount, 90s);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kCount));
+  std::set<int64_t> frames;
+  std::set<int32_t> partitions;
+  for (const auto& m : got) {
+    ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
+    const auto* img = m.As<protobuf::data::Image>();
+    ASSERT_NE(img, nullptr);
+    EXPECT_TRUE(frames.insert(img->frame()).second) << "frame " << img->frame() << " twice";
+    partitions.insert(m.partition());
+    EXPECT_EQ(img->_message_data().offset(), m.offset());
+    EXPECT_EQ(img->_message_data().partition(), m.partition());
+  }
+  EXPECT_EQ(frames.size(), static_cast<size_t>(kCount));
+  EXPECT_EQ(*frames.begin(), 0);
+  EXPECT_EQ(*frames.rbegin(), kCount - 1);
+  EXPECT_EQ(partitions.size(), 3u);
+  // Nothing more is waiting.
+  auto extra = consumer->Poll(1s);
+  ASSERT_TRUE(extra.ok());
+  EXPECT_TRUE(extra->empty());
+  EXPECT_TRUE(consumer->Close(10s).ok());
+}
+
+TEST(RoundTrip, ImageCarriesEnvelopeAndStandardHeaders) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string topic_name = UniqueName("image-envelope");
+  CreateTopicOrFail(brokers, topic_name, 1);
+  Topic<protobuf::data::Image> topic(topic_name);
+  auto producer = MakeProducer(brokers);
+  protobuf::data::Image image;
+  image.set_image_data("pixels");
+  image.set_height(480);
+  image.set_width(640);
+  image.set_frame(42);
+  auto report = producer->SendSync(topic, image);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->topic, topic_name);
+  EXPECT_GE(report->offset, 0);
+  EXPECT_EQ(report->uuid, image._message_data().uuid());
+  EXPECT_EQ(image._message_data().sending_service(), "test");
+  EXPECT_EQ(image._message_data().trace_id().size(), 32u);
+
+  auto consumer = MakeConsumer(brokers, {topic_name}, UniqueName("group"));
+  auto got = PollUntil(*consumer, 1, 60s);
+  ASSERT_EQ(got.size(), 1u);
+  const ReceivedMessage& m = got[0];
+  ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
+  EXPECT_EQ(m.encoding(), Encoding::kSeed);
+  const auto* img = m.As<protobuf::data::Image>();
+  ASSERT_NE(img, nullptr);
+  EXPECT_EQ(img->image_data(), "pixels");
+  EXPECT_EQ(img->frame(), 42);
+  EXPECT_EQ(img->_message_data().uuid(), image._message_data().uuid());
+  EXPECT_EQ(img->_message_data().trace_id(), image._message_data().trace_id());
+  EXPECT_EQ(img->_message_data().offset(), report->offset);
+  EXPECT_EQ(m.header("ce_type").value_or(""), "protobuf.data.Image");
+  EXPECT_EQ(m.header("ce_id").value_or(""), image._message_data().uuid());
+  EXPECT_EQ(m.header("ce_specversion").value_or(""), "1.0");
+  EXPECT_EQ(m.header("mcorps-encoding").value_or(""), "seed");
+  std::string traceparent(m.header("traceparent").value_or(""));
+  EXPECT_EQ(traceparent.substr(3, 32), image._message_data().trace_id());
+  EXPECT_EQ(std::string(m.trace().trace_id()), image._message_data().trace_id());
+}
+
+TEST(RoundTrip, PredictionDerivedFromImageInheritsTheTrace) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string frames = UniqueName("frames"), predictions = UniqueName("predictions");
+  CreateTopicOrFail(brokers, frames, 1);
+  CreateTopicOrFail(brokers, predictions, 1);
+  Topic<protobuf::data::Image> frames_topic(frames);
+  TopicOptions raw;
+  raw.encoding = Encoding::kRaw;
+  Topic<protobuf::predictions::Prediction> predictions_topic(predictions, raw);
+  auto producer = MakeProducer(brokers);
+  protobuf::data::Image image;
+  image.set_frame(7);
+  ASSERT_TRUE(producer->SendSync(frames_topic, image).ok());
+
+  TypeRegistry registry = TypeRegistry::WithSeedDefaults();
+  ASSERT_TRUE(registry.Bind(frames_topic).ok());
+  ASSERT_TRUE(registry.Bind(predictions_topic).ok());
+  ConsumerConfig cc;
+  cc.registry = &registry;
+  auto consumer = MakeConsumer(brokers, {frames}, UniqueName("predict"), cc);
+  auto got = PollUntil(*consumer, 1, 60s);
+  ASSERT_EQ(got.size(), 1u);
+
+  protobuf::predictions::Prediction prediction;
+  prediction.set_frame(got[0].As<protobuf::data::Image>()->frame());
+  prediction.add_object("person");
+  auto report = producer->SendSync(predictions_topic, prediction, SendOptions::DerivedFrom(got[0]));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(prediction._message_data().trace_id(), image._message_data().trace_id());
+  EXPECT_EQ(prediction._message_data().parent_span_id(), image._message_data().span_id());
+  EXPECT_NE(prediction._message_data().span_id(), image._message_data().span_id());
+
+  auto reader = MakeConsumer(brokers, {predictions}, UniqueName("display"), cc);
+  auto preds = PollUntil(*reader, 1, 60s);
+  ASSERT_EQ(preds.size(), 1u);
+  ASSERT_TRUE(preds[0].decode_status().ok()) << preds[0].decode_status();
+  EXPECT_EQ(preds[0].encoding(), Encoding::kRaw);
+  const auto* p = preds[0].As<protobuf::predictions::Prediction>();
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->object(0), "person");
+  EXPECT_EQ(p->_message_data().trace_id(), image._message_data().trace_id());
+  EXPECT_EQ(std::string(preds[0].trace().trace_id()), image._message_data().trace_id());
+}
+
+}  // namespace
+}  // namespace messagecorps
