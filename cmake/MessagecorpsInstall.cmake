@@ -28,5 +28,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/messagecorpsConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/messagecorpsConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/messagecorps)
 
+# Relative to the .pc file, so the package works from any install prefix (cmake --install --prefix).
+file(RELATIVE_PATH MCORPS_PC_RELATIVE_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/messagecorps.pc.in ${CMAKE_CURRENT_BINARY_DIR}/messagecorps.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/messagecorps.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

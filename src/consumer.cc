@@ -197,6 +197,7 @@ struct Consumer::Impl : internal::ClientCore {
 
   mutable std::mutex mu;
   bool closed = false;
+  bool assigned_manually = false;  // ConsumerConfig::assignment: no group, no commits
   std::set<PartitionKey> assigned;
   std::set<PartitionKey> at_end;
   // Next offset to store per partition for the records handed out by the last Poll (kAuto).
@@ -294,6 +295,10 @@ struct Consumer::Impl : internal::ClientCore {
   }
 
   absl::Status CommitList(rd_kafka_topic_partition_list_t* list, bool async) {
+    if (assigned_manually) {
+      return absl::FailedPreconditionError(
+          "commit refused: this consumer reads an explicit assignment without a group");
+    }
     for (int i = 0; i < list->cnt; ++i) {
       if (!assigned.count({list->elems[i].topic, list->elems[i].partition})) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -307,7 +312,45 @@ struct Consumer::Impl : internal::ClientCore {
   }
 };
 
+namespace {
+
+// Checks an explicit assignment and derives the topic list from it.
+absl::Status CheckAssignment(ConsumerConfig& config) {
+  std::set<std::string> topics;
+  for (const TopicPartition& p : config.assignment) {
+    if (p.topic.empty()) return absl::InvalidArgumentError("consumer: empty topic in assignment");
+    if (p.partition < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("consumer: assignment of ", p.topic, " has a negative partition"));
+    }
+    const bool logical = p.offset == kOffsetBeginning || p.offset == kOffsetEnd ||
+                         p.offset <= OffsetFromEnd(0);
+    if (p.offset < 0 && !logical) {
+      return absl::InvalidArgumentError(absl::StrCat("consumer: assignment of ", p.topic, "[",
+                                                     p.partition, "]: invalid start offset ",
+                                                     p.offset));
+    }
+    topics.insert(p.topic);
+  }
+  for (const std::string& t : config.topics) {
+    if (!topics.count(t)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("consumer: topic ", t, " has no partition in the assignment"));
+    }
+  }
+  config.topics.assign(topics.begin(), topics.end());
+  // Nothing is ever committed: offsets are not stored either.
+  config.commit = CommitMode::kManual;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {
+  const bool manual_assignment = !config.assignment.empty();
+  if (manual_assignment) {
+    if (absl::Status s = CheckAssignment(config); !s.ok()) return s;
+  }
   if (config.topics.empty()) return absl::InvalidArgumentError("consumer: no topics given");
   for (const auto& t : config.topics) {
     if (t.empty()) return absl::InvalidArgumentError("consumer: empty topic name");
@@ -348,13 +391,22 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   rd_kafka_poll_set_consumer(rk);
   impl->queue.reset(rd_kafka_queue_get_consumer(rk));
 
-  internal::PartitionListHandle topics(
-      rd_kafka_topic_partition_list_new(static_cast<int>(config.topics.size())));
-  for (const auto& t : config.topics) {
-    rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (manual_assignment) {
+    // librdkafka needs a group.id for assign() but does not join the group for it.
+    auto list = ToList(config.assignment);
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, list.get());
+    if (err) return KafkaError(err, "consumer: assign");
+    impl->assigned_manually = true;
+    for (const TopicPartition& p : config.assignment) impl->assigned.insert({p.topic, p.partition});
+  } else {
+    internal::PartitionListHandle topics(
+        rd_kafka_topic_partition_list_new(static_cast<int>(config.topics.size())));
+    for (const auto& t : config.topics) {
+      rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics.get());
+    if (err) return KafkaError(err, "consumer: subscribe");
   }
-  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics.get());
-  if (err) return KafkaError(err, "consumer: subscribe");
   impl->batch.resize(static_cast<size_t>(config.max_batch));
   impl->config = std::move(config);
   return std::unique_ptr<Consumer>(new Consumer(std::move(impl)));

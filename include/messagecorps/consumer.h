@@ -6,6 +6,8 @@
 // (TypeRegistry; the seed topics by default), with `_message_data.offset/.partition` filled in as the
 // original did. A record that does not decode is still returned, with decode_status() saying why and
 // no message(): per-message outcomes are never silent (the router sends such records to a DLQ).
+// Without a group, it reads an explicit list of partitions from given offsets instead
+// (ConsumerConfig::assignment: no rebalancing, no commits), as `mcorps consume` does without -G.
 //
 // Commits (at-least-once):
 //   CommitMode::kAuto   offsets of the records returned by one Poll are stored when the next Poll (or
@@ -68,6 +70,13 @@ struct PartitionLag {
   int64_t lag = -1;        // high - max(position, committed), -1 when unknown
 };
 
+// Start offsets of ConsumerConfig::assignment besides absolute offsets (>= 0); librdkafka's
+// logical offsets.
+inline constexpr int64_t kOffsetBeginning = -2;  // the oldest record still kept
+inline constexpr int64_t kOffsetEnd = -1;        // only records produced from now on
+// `n` records before the end (kcat's -o -N); n >= 0.
+constexpr int64_t OffsetFromEnd(int64_t n) { return -2000 - n; }
+
 enum class StartOffset { kLatest, kEarliest };
 enum class CommitMode { kAuto, kManual };
 
@@ -87,6 +96,14 @@ struct ConsumerConfig : ClientConfig {
   std::function<void(const std::vector<TopicPartition>&)> on_revoke;
   // Decode values at all (false: raw records only, e.g. for byte-level tools).
   bool decode = true;
+  // Reading without a group (kcat's default, `mcorps consume` without -G): when not empty, the
+  // consumer reads exactly these partitions, each from its `offset` (absolute, kOffsetBeginning,
+  // kOffsetEnd or OffsetFromEnd(n)), through librdkafka's assign() instead of subscribe(): it never
+  // joins the group, never rebalances and never commits (Commit/CommitAll return
+  // kFailedPrecondition; `commit`, `start`, `on_assign` and `on_revoke` are ignored). `topics` may
+  // then be empty (every topic listed must have a partition here). Timestamps: OffsetsForTimes
+  // (offsets.h).
+  std::vector<TopicPartition> assignment;
 };
 
 // One received record. Move-only; owns the librdkafka message.
@@ -138,8 +155,9 @@ class ReceivedMessage {
 
 class Consumer {
  public:
-  // Builds the consumer and subscribes. kInvalidArgument for misconfiguration (no topics, bad
-  // property, no brokers). It does not wait for the broker.
+  // Builds the consumer and subscribes (or assigns ConsumerConfig::assignment). kInvalidArgument
+  // for misconfiguration (no topics, bad property, no brokers, a negative partition or an
+  // invalid start offset in the assignment). It does not wait for the broker.
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(ConsumerConfig config);
   ~Consumer();  // Close(10 s) if not closed
   Consumer(const Consumer&) = delete;
@@ -151,7 +169,8 @@ class Consumer {
   absl::StatusOr<std::vector<ReceivedMessage>> Poll(std::chrono::milliseconds timeout);
 
   // Commits `message.offset() + 1` for its partition (kManual mode, or to commit early in kAuto).
-  // kFailedPrecondition if the partition is no longer assigned to this consumer.
+  // kFailedPrecondition if the partition is no longer assigned to this consumer, or when the
+  // consumer reads an explicit assignment (no group: nothing to commit to).
   absl::Status Commit(const ReceivedMessage& message, bool async = false);
   // Commits explicit positions (offset = next offset to read).
   absl::Status Commit(const std::vector<TopicPartition>& offsets, bool async = false);
