@@ -150,9 +150,15 @@ const FieldDescriptor* DynamicField(const Message& md, int number, FieldDescript
   return (f != nullptr && f->cpp_type() == type && !f->is_repeated()) ? f : nullptr;
 }
 
-// Sets a string without allocating when the field already has the capacity.
+// Sets a string without allocating when the field already has the capacity. On a reused message
+// the sizes match (uuid, iso_date, ids are fixed-size), and a plain copy is much cheaper than
+// std::string::assign's general path.
 void Assign(std::string* field, std::string_view value) {
-  field->assign(value.data(), value.size());
+  if (field->size() == value.size()) {
+    if (!value.empty()) std::memcpy(field->data(), value.data(), value.size());
+  } else {
+    field->assign(value.data(), value.size());
+  }
 }
 
 void Put2(char* p, unsigned v) {
@@ -166,7 +172,7 @@ absl::Status BuildEnvelope(const EnvelopeSettings& settings, const TraceContext*
                            const Clock& clock, std::string_view existing_trace, Envelope& env) {
   const bool has_parent = parent != nullptr && !parent->empty();
   if (!existing_trace.empty()) {
-    // The message's own trace wins; a parent still records its span as ours's parent.
+    // The message's own trace wins; a parent still records its span as our parent span.
     env.trace = has_parent ? parent->Child() : TraceContext();
     absl::Status status = env.trace.SetTraceId(existing_trace);
     if (!status.ok()) {
@@ -197,8 +203,9 @@ void WriteGenerated(const Envelope& env, messageData& md) {
   }
   Assign(md.mutable_uuid(), env.uuid_view());
   Assign(md.mutable_iso_date(), env.iso_date_view());
-  if (AsStd(md.trace_id()) != env.trace.trace_id())
+  if (AsStd(md.trace_id()) != env.trace.trace_id()) {
     Assign(md.mutable_trace_id(), env.trace.trace_id());
+  }
   Assign(md.mutable_span_id(), env.trace.span_id());
   if (env.trace.parent_span_id().empty()) {
     md.clear_parent_span_id();
@@ -355,8 +362,9 @@ void FillReceiveInfo(google::protobuf::Message& message, int64_t offset, int32_t
     return;
   }
   const Reflection* r = md->GetReflection();
-  if (auto* f = DynamicField(*md, kOffset, FieldDescriptor::CPPTYPE_INT64))
+  if (auto* f = DynamicField(*md, kOffset, FieldDescriptor::CPPTYPE_INT64)) {
     r->SetInt64(md, f, offset);
+  }
   if (auto* f = DynamicField(*md, kPartition, FieldDescriptor::CPPTYPE_INT64)) {
     r->SetInt64(md, f, partition);
   }

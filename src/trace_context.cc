@@ -185,10 +185,40 @@ void NewUuidV1Bytes(unsigned char out[16]) {
 // --- validation --------------------------------------------------------------------------------
 bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
+// True when all 8 bytes of `w` are lowercase hex digits; a word at a time (SWAR): for bytes below
+// 0x80, adding (0x80 - lo) sets a byte's high bit iff byte >= lo, adding (0x7f - hi) iff byte > hi.
+bool IsLowerHexWord(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  if ((w & kHigh) != 0) return false;
+  auto in_range = [w](uint64_t lo, uint64_t hi) {
+    return (w + (0x80 - lo) * kOnes) & ~(w + (0x7f - hi) * kOnes) & kHigh;
+  };
+  return (in_range('0', '9') | in_range('a', 'f')) == kHigh;
+}
+
+// Lowercase hex and not all '0', for ids whose length is a multiple of 8 (trace and span ids).
+bool IsLowerHexIdFast(std::string_view id) {
+  constexpr uint64_t kZeros = 0x3030303030303030ULL;  // "00000000"
+  bool nonzero = false;
+  for (size_t i = 0; i < id.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, id.data() + i, 8);
+    if (!IsLowerHexWord(w)) return false;
+    nonzero |= w != kZeros;
+  }
+  return nonzero;
+}
+
 // Copies `id` (hex of any case) lowered into `out` (size n + 1). False if not n hex digits or all
-// zero.
+// zero. Already-lowercase ids (the usual case) are checked a word at a time.
 bool CopyHexId(std::string_view id, size_t n, char* out) {
   if (id.size() != n) return false;
+  if (n % 8 == 0 && IsLowerHexIdFast(id)) {
+    std::memcpy(out, id.data(), n);
+    out[n] = '\0';
+    return true;
+  }
   char any_nonzero = 0;  // a bit set by any digit other than '0'
   bool all_valid = true;
   for (size_t i = 0; i < n; ++i) {
@@ -202,6 +232,7 @@ bool CopyHexId(std::string_view id, size_t n, char* out) {
 }
 
 bool IsLowerHexId(std::string_view s) {
+  if (s.size() % 8 == 0) return IsLowerHexIdFast(s);
   bool nonzero = false;
   for (char c : s) {
     if (!IsLowerHex(c)) return false;

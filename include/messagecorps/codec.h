@@ -65,6 +65,7 @@ absl::Status Encode(const google::protobuf::MessageLite& message, const EncodeOp
                     std::string* out);
 
 // Encodes already-serialized protobuf bytes (for tools and benchmarks that hold bytes).
+// `serialized` must not point into *out.
 absl::Status EncodeSerialized(std::string_view serialized, const EncodeOptions& options,
                               std::string* out);
 
@@ -87,7 +88,7 @@ absl::StatusOr<ConfluentFrame> ParseConfluentFrame(std::string_view value);
 // Strips the encoding: the serialized protobuf bytes of `value`. For kRaw a view of `value` itself
 // is returned; for kSeed the bytes are inflated into *scratch and a view of it is returned; for
 // kConfluent a view past the framing. The view is valid while `value` and `*scratch` are. `scratch`
-// may be null except for kSeed (kInvalidArgument).
+// may be null except for kSeed (kInvalidArgument); `value` must not point into *scratch.
 absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encoding,
                                         const DecodeLimits& limits, std::string* scratch);
 
@@ -97,7 +98,8 @@ absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf:
 
 // The original's REST form: {"protobuf": "<lowercase hex of the serialized bytes>"}.
 std::string ToSeedRestJson(std::string_view serialized);
-// Parses that form back to the serialized bytes (kInvalidArgument on bad JSON/hex).
+// Parses that form back to the serialized bytes (hex digits of either case; other members are
+// ignored). kInvalidArgument on bad JSON, a missing or non-string "protobuf", or bad hex.
 absl::StatusOr<std::string> FromSeedRestJson(std::string_view json);
 
 }  // namespace messagecorps

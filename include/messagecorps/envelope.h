@@ -2,17 +2,20 @@
 //
 // On send, a message whose type has a field `_message_data` of type `protobuf.common.messageData` gets:
 //   uuid            a fresh version-1 UUID (canonical text form)
-//   iso_date        UTC now, ISO 8601 with offset: 2018-07-30T08:26:31.123456+00:00
+//   iso_date        UTC now, ISO 8601 with offset: 2018-07-30T08:26:31.123456+00:00 (always six
+//                   fraction digits; Python's isoformat() drops them when the microsecond is 0)
 //   timestamp       Unix seconds as a double (the original left it 0)
 //   environment     EnvelopeSettings::environment (default: $ENVIRONMENT, else DEVELOPMENT)
 //   sending_service EnvelopeSettings::service (default: $LOG_TAG_SERVICE, else "NOTSET")
 //   trace_id        kept if already set, else the parent's trace if a parent is given, else fresh
 //   span_id         fresh per send; parent_span_id = the parent's span when derived from a message
+//                   (cleared otherwise)
 // Types without that field are allowed: the same envelope then travels in headers only
 // (see cloud_events.h). Works for generated and dynamic (descriptor-set) messages via reflection.
 //
 // Thread-safety: Stamp may be called concurrently on different messages. EnvelopeSettings is a value.
-// Allocation: none of its own when `message` is reused (protobuf reuses string capacity).
+// Allocation: none of its own when a generated `message` is reused (protobuf reuses string
+// capacity). Dynamic envelopes go through Reflection::SetString, which takes std::string by value.
 #pragma once
 
 #include <array>

@@ -33,10 +33,12 @@ class TraceContext {
   static absl::StatusOr<TraceContext> FromTraceparent(std::string_view header);
 
   // Builds a context from an envelope's ids; trace_id must be 32 hex digits (upper case is accepted
-  // and lowered), span_id 16 hex digits or empty (then a new one is drawn). kInvalidArgument otherwise.
+  // and lowered), span_id 16 hex digits or empty (then a new one is drawn). kInvalidArgument
+  // otherwise, including for all-zero ids (invalid in W3C).
   static absl::StatusOr<TraceContext> FromIds(std::string_view trace_id, std::string_view span_id);
 
-  // The context of a message derived from this one: same trace id, new span id, parent = our span.
+  // The context of a message derived from this one: same trace id, new span id, parent = our span
+  // (none when we have no span). The child of an empty context is a NewTrace().
   TraceContext Child() const;
 
   bool empty() const { return trace_id_[0] == '\0'; }
@@ -45,14 +47,16 @@ class TraceContext {
   std::string_view parent_span_id() const;  // 16 hex digits, or "" when this is a root span
   bool sampled() const { return sampled_; }
 
-  // "00-<trace>-<span>-01" (or -00 when not sampled). Empty string when empty().
+  // "00-<trace>-<span>-01" (or -00 when not sampled). Empty string when empty() or when there is
+  // no span id (a trace id alone, as the original's messages carry).
   std::string ToTraceparent() const;
   // Same, into a caller buffer (no allocation). Returns the number of bytes written (55) or 0.
   size_t WriteTraceparent(std::array<char, 55>& out) const;
 
   // Draws a fresh random span id (keeps trace and parent).
   void NewSpan();
-  // Sets the trace id, keeping span ids. `trace_id` must be 32 hex digits (kInvalidArgument).
+  // Sets the trace id, keeping span ids. `trace_id` must be 32 hex digits, not all zero (upper
+  // case is lowered); kInvalidArgument otherwise, and nothing changes.
   absl::Status SetTraceId(std::string_view trace_id);
 
  private:
@@ -63,7 +67,10 @@ class TraceContext {
 };
 
 // A version-1 (time-based) UUID in canonical text form (36 chars), as the original used for `uuid`.
-// Thread-safe. Writes into `out` without allocating.
+// Thread-safe. Writes into `out` without allocating. The node is libuuid's (uuid_generate_time,
+// asked once per process); timestamp and clock sequence are kept here (RFC 4122 4.2.1: a random
+// clock sequence per process, re-drawn after fork; a strictly increasing timestamp), because
+// libuuid costs ~3 us and three system calls per UUID. Unique within a process, increasing.
 void NewUuidV1(std::array<char, 36>& out);
 std::string NewUuidV1();
 

@@ -2,11 +2,32 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
+
+// Counts heap allocations while enabled, to check that emitting headers allocates nothing.
+namespace {
+std::atomic<bool> g_count_allocations{false};
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+// GCC 12 flags malloc/free inside replaced operators once inlined into callers (a false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t size) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace messagecorps {
 namespace {
@@ -106,6 +127,27 @@ TEST(CloudEvents, OmitsWhatIsUnknown) {
       {"mcorps-encoding", "raw"},
   };
   EXPECT_EQ(headers, expected);
+}
+
+TEST(CloudEvents, EmittingAllocatesNothing) {
+  Envelope env = FixedEnvelope();
+  const std::string source = CloudEventsSource("camera");
+  size_t bytes = 0;
+  int count = 0;
+  const std::function<void(std::string_view, std::string_view)> emit = [&](std::string_view key,
+                                                                           std::string_view value) {
+    bytes += key.size() + value.size();
+    ++count;
+  };
+  g_allocations = 0;
+  g_count_allocations = true;
+  for (Encoding e : {Encoding::kSeed, Encoding::kRaw, Encoding::kConfluent}) {
+    ForEachEnvelopeHeader(env, "protobuf.data.Image", e, source, emit);
+  }
+  g_count_allocations = false;
+  EXPECT_EQ(g_allocations.load(), 0);
+  EXPECT_EQ(count, 24);
+  EXPECT_GT(bytes, 0u);
 }
 
 TEST(CloudEvents, FindHeaderTakesTheLast) {

@@ -572,6 +572,73 @@ TEST_F(EnvelopeTest, DescriptorCacheSurvivesPoolsComingAndGoing) {
   }
 }
 
+// A user's own type (not one the library knows), defined in a pool layered over the generated
+// one: its `_message_data` is the generated messageData descriptor. With delegation the sub-message
+// is the generated class (reflection finds the field, setters are direct); without, it is dynamic.
+struct UserType {
+  explicit UserType(bool delegate_to_generated) {
+    FileDescriptorProto file;
+    file.set_name("user/reading.proto");
+    file.set_package("user");
+    file.set_syntax("proto3");
+    file.add_dependency("protobuf/common/MessageData.proto");
+    auto* type = file.add_message_type();
+    type->set_name("Reading");
+    auto* value = type->add_field();
+    value->set_name("value");
+    value->set_number(1);
+    value->set_type(google::protobuf::FieldDescriptorProto::TYPE_DOUBLE);
+    value->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+    auto* envelope = type->add_field();
+    envelope->set_name("_message_data");
+    envelope->set_number(7);
+    envelope->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
+    envelope->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+    envelope->set_type_name(".protobuf.common.messageData");
+    messageData::descriptor();  // make sure the generated file is in the generated pool
+    pool = std::make_unique<DescriptorPool>(DescriptorPool::generated_pool());
+    EXPECT_NE(pool->BuildFile(file), nullptr);
+    descriptor = pool->FindMessageTypeByName("user.Reading");
+    factory = std::make_unique<DynamicMessageFactory>(pool.get());
+    factory->SetDelegateToGeneratedFactory(delegate_to_generated);
+    message.reset(factory->GetPrototype(descriptor)->New());
+  }
+  ~UserType() {
+    message.reset();
+    factory.reset();
+    pool.reset();
+  }
+  std::unique_ptr<DescriptorPool> pool;
+  const Descriptor* descriptor = nullptr;
+  std::unique_ptr<DynamicMessageFactory> factory;
+  std::unique_ptr<Message> message;
+};
+
+TEST_F(EnvelopeTest, StampsAUserTypeThroughReflection) {
+  for (bool delegate : {true, false}) {
+    SCOPED_TRACE(delegate ? "generated messageData" : "dynamic messageData");
+    UserType user(delegate);
+    ASSERT_NE(user.descriptor, nullptr);
+    EXPECT_TRUE(HasEnvelopeField(user.descriptor));
+    auto parent =
+        TraceContext::FromTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    auto env = Stamp(*user.message, Settings("user"), &*parent, kFixedClock);
+    ASSERT_TRUE(env.ok()) << env.status();
+    const Message* md = EnvelopeOf(*user.message);
+    ASSERT_NE(md, nullptr);
+    EXPECT_EQ(dynamic_cast<const messageData*>(md) != nullptr, delegate);
+    EXPECT_EQ(GetString(*md, "iso_date"), "2018-07-30T08:26:31.123456+00:00");
+    EXPECT_EQ(GetString(*md, "sending_service"), "user");
+    EXPECT_EQ(GetString(*md, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    EXPECT_EQ(GetString(*md, "parent_span_id"), "00f067aa0ba902b7");
+    EXPECT_TRUE(IsCanonicalUuidV1(GetString(*md, "uuid")));
+    FillReceiveInfo(*user.message, 12, 2);
+    EXPECT_EQ(md->GetReflection()->GetInt64(*md, md->GetDescriptor()->FindFieldByName("offset")),
+              12);
+    EXPECT_EQ(TraceOf(*user.message).span_id(), env->trace.span_id());
+  }
+}
+
 // --- time formatting ------------------------------------------------------------------------
 
 TEST(FormatIsoDate, GoldenStrings) {

@@ -160,6 +160,34 @@ TEST(TraceContext, RejectsMalformedTraceparents) {
   }
 }
 
+TEST(TraceContext, EveryByteValueInEveryLaneIsClassifiedRight) {
+  // Ids are validated a word at a time; try each byte value in several positions of both ids.
+  auto is_lower_hex = [](int c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  auto is_hex = [&](int c) { return is_lower_hex(c) || (c >= 'A' && c <= 'F'); };
+  for (int c = 0; c < 256; ++c) {
+    for (size_t pos : {0, 7, 13, 24, 31}) {
+      std::string trace(kTrace);
+      trace[pos] = static_cast<char>(c);
+      std::string header = "00-" + trace + "-" + std::string(kSpan) + "-01";
+      EXPECT_EQ(TraceContext::FromTraceparent(header).ok(), is_lower_hex(c)) << c << "@" << pos;
+      EXPECT_EQ(TraceContext::FromIds(trace, kSpan).ok(), is_hex(c)) << c << "@" << pos;
+    }
+    for (size_t pos : {0, 5, 8, 15}) {
+      std::string span(kSpan);
+      span[pos] = static_cast<char>(c);
+      std::string header = "00-" + std::string(kTrace) + "-" + span + "-01";
+      EXPECT_EQ(TraceContext::FromTraceparent(header).ok(), is_lower_hex(c)) << c << "@" << pos;
+      EXPECT_EQ(TraceContext::FromIds(kTrace, span).ok(), is_hex(c)) << c << "@" << pos;
+    }
+  }
+  // All zero but one digit is valid, in any word.
+  for (size_t pos = 0; pos < 32; ++pos) {
+    std::string trace(32, '0');
+    trace[pos] = '1';
+    EXPECT_TRUE(TraceContext::FromIds(trace, "").ok()) << pos;
+  }
+}
+
 TEST(TraceContext, FromIdsLowersAndValidates) {
   auto t = TraceContext::FromIds("4BF92F3577B34DA6A3CE929D0E0E4736", "00F067AA0BA902B7");
   ASSERT_TRUE(t.ok()) << t.status();
