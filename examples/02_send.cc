@@ -1,7 +1,7 @@
 // 02 — the original's send example: stamp and send Image frames to VideoStream.
 //
-//   MESSAGECORPS_BROKERS=host:port LOG_TAG_SERVICE=camera ENVIRONMENT=DEVELOPMENT \
-//     build/default/examples/example_02_send [COUNT]
+//   export MESSAGECORPS_BROKERS=host:port LOG_TAG_SERVICE=camera ENVIRONMENT=DEVELOPMENT
+//   build/default/examples/example_02_send [COUNT]
 // The envelope's service and environment come from LOG_TAG_SERVICE / ENVIRONMENT, as in the original.
 #include <cstdio>
 #include <cstdlib>
