@@ -197,6 +197,7 @@ struct Consumer::Impl : internal::ClientCore {
 
   mutable std::mutex mu;
   bool closed = false;
+  std::optional<SteadyClock::time_point> close_deadline;  // set while Close runs
   bool assigned_manually = false;  // ConsumerConfig::assignment: no group, no commits
   std::set<PartitionKey> assigned;
   std::set<PartitionKey> at_end;
@@ -251,10 +252,16 @@ struct Consumer::Impl : internal::ClientCore {
       if (config.on_revoke) config.on_revoke(ToVector(parts));
       if (config.commit == CommitMode::kAuto) {
         StorePending();
-        // Commit what was processed before the partitions go to another member.
-        rd_kafka_resp_err_t c = rd_kafka_commit(handle, nullptr, 0);
-        if (c && c != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-          logger->warn("commit on revoke failed: {}", rd_kafka_err2str(c));
+        // Commit what was processed before the partitions go to another member (within Close's
+        // deadline when closing).
+        auto wait = kCommitTimeout;
+        if (close_deadline) {
+          wait = std::max(std::chrono::milliseconds(0),
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              *close_deadline - SteadyClock::now()));
+        }
+        if (absl::Status c = CommitAndWait(nullptr, wait); !c.ok()) {
+          logger->warn("commit on revoke failed: {}", c.ToString());
         }
       }
       for (int i = 0; i < parts->cnt; ++i) {
@@ -294,11 +301,14 @@ struct Consumer::Impl : internal::ClientCore {
     if (err) logger->warn("storing offsets failed: {}", rd_kafka_err2str(err));
   }
 
+  // Commits need a group: an explicit assignment has none.
+  absl::Status CheckGroup() const {
+    if (!assigned_manually) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "commit refused: this consumer reads an explicit assignment without a group");
+  }
+
   absl::Status CommitList(rd_kafka_topic_partition_list_t* list, bool async) {
-    if (assigned_manually) {
-      return absl::FailedPreconditionError(
-          "commit refused: this consumer reads an explicit assignment without a group");
-    }
     for (int i = 0; i < list->cnt; ++i) {
       if (!assigned.count({list->elems[i].topic, list->elems[i].partition})) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -306,9 +316,33 @@ struct Consumer::Impl : internal::ClientCore {
             "] is not assigned to this consumer (revoked in a rebalance?)"));
       }
     }
-    rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list, async ? 1 : 0);
+    if (!async) return CommitAndWait(list, kCommitTimeout);
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list, 1);
     if (err) return KafkaError(err, "commit", true);
-    return async ? absl::OkStatus() : ListError(list, "commit");
+    return absl::OkStatus();
+  }
+
+  // A synchronous commit that gives up after `timeout`. rd_kafka_commit(sync) waits for the group
+  // coordinator without any bound: with every broker down it blocked forever (a router stopping,
+  // Close committing on revoke). `list` null: the stored offsets. The commit may still complete
+  // after a timeout.
+  static constexpr std::chrono::milliseconds kCommitTimeout{10000};
+  absl::Status CommitAndWait(const rd_kafka_topic_partition_list_t* list,
+                             std::chrono::milliseconds timeout) {
+    internal::QueueHandle result(rd_kafka_queue_new(rk.get()));
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk.get(), list, result.get(), nullptr, nullptr);
+    if (err) return KafkaError(err, "commit", true);
+    internal::EventHandle ev(rd_kafka_queue_poll(result.get(), static_cast<int>(timeout.count())));
+    if (!ev) {
+      return MakeError(absl::StatusCode::kDeadlineExceeded,
+                       absl::StrCat("commit: no answer from the group coordinator within ",
+                                    timeout.count(), " ms (broker unreachable?)"),
+                       ErrorDetail{RD_KAFKA_RESP_ERR__TIMED_OUT, true, false});
+    }
+    err = rd_kafka_event_error(ev.get());
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return absl::OkStatus();  // nothing to commit
+    if (err) return KafkaError(err, "commit", true);
+    return ListError(rd_kafka_event_topic_partition_list(ev.get()), "commit");
   }
 };
 
@@ -425,15 +459,42 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
   if (impl_->has_fatal) return impl_->FatalStatus();
   if (impl_->config.commit == CommitMode::kAuto) impl_->StorePending();
 
-  ssize_t n = rd_kafka_consume_batch_queue(impl_->queue.get(), static_cast<int>(timeout.count()),
-                                           impl_->batch.data(), impl_->batch.size());
-  std::vector<ReceivedMessage> out;
-  if (n < 0) {
-    return KafkaError(rd_kafka_last_error(), "consumer poll", true);
+  // One record at a time, not rd_kafka_consume_batch_queue(): in librdkafka 2.0.2 the batch call
+  // advances a partition's position past records that a pause/resume or a rebalance purges from
+  // the queue during the call (they are then never delivered), and cooperative rebalances pause
+  // partitions internally — records were lost while members joined (fixed in librdkafka 2.1.0,
+  // PR #4208; regression test: ConsumerGroup.MemberJoiningAndLeavingUnderLoad...). Waits up to
+  // `timeout` for the first record, then takes only what is already queued.
+  const auto deadline = SteadyClock::now() + timeout;
+  size_t n = 0;
+  while (n < impl_->batch.size()) {
+    int wait_ms = 0;
+    if (n == 0) {
+      wait_ms = static_cast<int>(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
+                 .count()));
+    }
+    rd_kafka_message_t* m = rd_kafka_consume_queue(impl_->queue.get(), wait_ms);
+    if (m == nullptr) {
+      if (n == 0 && wait_ms > 0 && SteadyClock::now() < deadline) continue;
+      break;
+    }
+    impl_->batch[n++] = m;
   }
-  out.reserve(static_cast<size_t>(n));
-  for (ssize_t i = 0; i < n; ++i) {
-    internal::MessageHandle m(impl_->batch[static_cast<size_t>(i)]);
+  std::vector<ReceivedMessage> out;
+  out.reserve(n);
+  // Consecutive records mostly come from one partition: its bookkeeping (ownership, end flag,
+  // offsets to store) is looked up once per run of records, not per record — four map lookups
+  // keyed by a (topic string, partition) pair were a measurable share of a small record's cost.
+  // The maps do not change inside this loop (rebalances were served while fetching above).
+  const rd_kafka_topic_t* run_topic = nullptr;
+  int32_t run_partition = -1;
+  bool run_owned = false;
+  int64_t* run_to_store = nullptr;
+  int64_t* run_consumed = nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    internal::MessageHandle m(impl_->batch[i]);
+    if (m->err) run_topic = nullptr;  // an end-of-partition event changes at_end: look up again
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       impl_->at_end.insert({rd_kafka_topic_name(m->rkt), m->partition});
       continue;
@@ -446,10 +507,24 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
       if (impl_->metrics) impl_->metrics->Add(Counter::kClientErrors);
       continue;
     }
-    PartitionKey key{rd_kafka_topic_name(m->rkt), m->partition};
-    impl_->at_end.erase(key);
-    impl_->to_store[key] = m->offset + 1;
-    impl_->consumed[key] = m->offset + 1;
+    if (m->rkt != run_topic || m->partition != run_partition) {
+      PartitionKey key{rd_kafka_topic_name(m->rkt), m->partition};
+      run_topic = m->rkt;
+      run_partition = m->partition;
+      run_owned = impl_->assigned.count(key) > 0;
+      if (run_owned) {
+        impl_->at_end.erase(key);
+        run_to_store = &impl_->to_store[key];
+        run_consumed = &impl_->consumed[key];
+      }
+    }
+    if (!run_owned) {
+      // Revoked by a rebalance served later in this same Poll: the new owner reads it from the
+      // committed offset, so handing it out would only process it twice.
+      continue;
+    }
+    *run_to_store = m->offset + 1;
+    *run_consumed = m->offset + 1;
     ReceivedMessage r = ConsumerInternals::Make(impl_, std::move(m));
     if (impl_->config.decode) {
       ConsumerInternals::Decode(r, *impl_->registry, impl_->config.limits);
@@ -479,6 +554,7 @@ absl::Status Consumer::Commit(const ReceivedMessage& message, bool async) {
 absl::Status Consumer::Commit(const std::vector<TopicPartition>& offsets, bool async) {
   std::lock_guard lock(impl_->mu);
   if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  if (absl::Status s = impl_->CheckGroup(); !s.ok()) return s;
   if (offsets.empty()) return absl::OkStatus();
   auto list = ToList(offsets);
   return impl_->CommitList(list.get(), async);
@@ -487,6 +563,7 @@ absl::Status Consumer::Commit(const std::vector<TopicPartition>& offsets, bool a
 absl::Status Consumer::CommitAll(bool async) {
   std::lock_guard lock(impl_->mu);
   if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+  if (absl::Status s = impl_->CheckGroup(); !s.ok()) return s;
   std::vector<TopicPartition> offsets;
   for (const auto& [key, offset] : impl_->consumed) {
     if (impl_->assigned.count(key)) offsets.push_back({key.first, key.second, offset});
@@ -591,6 +668,7 @@ absl::Status Consumer::Close(std::chrono::milliseconds timeout) {
   if (impl_->closed) return absl::OkStatus();
   impl_->closed = true;
   const auto deadline = SteadyClock::now() + timeout;
+  impl_->close_deadline = deadline;
   if (impl_->config.commit == CommitMode::kAuto) impl_->StorePending();
 
   // Leave the group through a queue we poll ourselves, so the wait is bounded even when the broker

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -153,10 +155,13 @@ struct Producer::Impl : internal::ClientCore {
   // Queues one record. `headers` ownership passes to librdkafka on success (freed here on failure).
   absl::Status Enqueue(std::string_view topic, std::string_view value, const SendOptions& options,
                        internal::HeadersHandle headers, PendingReport* pending) {
-    const auto deadline = SteadyClock::now() + config.queue_full_wait;
-    std::string topic_z(topic);  // librdkafka wants a NUL-terminated name (SSO: no allocation for
-                                 // names up to 15 characters)
+    // librdkafka wants a NUL-terminated name. A per-thread buffer, so that names longer than the
+    // 15 characters std::string keeps inline do not cost an allocation per send. Filled on every
+    // attempt: a delivery callback run by Poll() below may send (and so refill it) itself.
+    thread_local std::string topic_z;
+    std::optional<SteadyClock::time_point> deadline;  // read the clock only when the queue is full
     for (;;) {
+      topic_z.assign(topic.data(), topic.size());
       rd_kafka_resp_err_t err;
       rd_kafka_headers_t* raw_headers = headers.get();
       if (options.key.has_value()) {
@@ -182,7 +187,10 @@ struct Producer::Impl : internal::ClientCore {
         Poll(0);
         return absl::OkStatus();
       }
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && SteadyClock::now() < deadline) {
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !deadline) {
+        deadline = SteadyClock::now() + config.queue_full_wait;
+      }
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && SteadyClock::now() < *deadline) {
         Poll(10);  // serve delivery reports: that is what frees queue space
         continue;
       }

@@ -100,9 +100,9 @@ struct ConsumerConfig : ClientConfig {
   // consumer reads exactly these partitions, each from its `offset` (absolute, kOffsetBeginning,
   // kOffsetEnd or OffsetFromEnd(n)), through librdkafka's assign() instead of subscribe(): it never
   // joins the group, never rebalances and never commits (Commit/CommitAll return
-  // kFailedPrecondition; `commit`, `start`, `on_assign` and `on_revoke` are ignored). `topics` may
-  // then be empty (every topic listed must have a partition here). Timestamps: OffsetsForTimes
-  // (offsets.h).
+  // kFailedPrecondition; `commit`, `on_assign` and `on_revoke` are ignored; `start` says where an
+  // absolute offset that is out of range goes). `topics` may then be empty (every topic listed
+  // must have a partition here). Timestamps: OffsetsForTimes (offsets.h).
   std::vector<TopicPartition> assignment;
 };
 

@@ -1,0 +1,254 @@
+// messagecorps/router.h — consume → handle → produce services, Watermill style.
+//
+// A Router owns one consumer group membership (a Consumer in CommitMode::kManual,
+// cooperative-sticky) and publishes with a Producer. Handlers are registered per topic; each
+// received record goes to every handler of its topic (in registration order), and what a handler
+// returns (Outgoing messages) is published, by default as *derived* from the record (same trace id,
+// the record's span recorded as parent: SendOptions::DerivedFrom).
+//
+// Delivery guarantee: at-least-once, nothing lost, nothing blocking forever. Per batch returned by
+// Consumer::Poll:
+//   1. a record that did not decode goes to the dead-letter queue at once (reason "decode");
+//   2. otherwise its handlers run (through the middleware); a handler that still fails (after the
+//      Retry middleware, if used) sends the record to the DLQ (reason "handler"; the error names
+//      the handler; the record's later handlers are not called, earlier ones' outputs are still
+//      published); outputs that the broker refused send it there with reason "publish";
+//   3. the router waits for the delivery of every output and every dead letter of the batch, and
+//      only then commits the batch's offsets (commit-after-processing; a commit the broker refuses
+//      is retried with the next one).
+//   If a dead-letter publish itself fails, nothing of the batch is committed and Run returns that
+//   error (the records come again to whoever consumes the group next).
+// So, for every record received: received = handled + dead_lettered + skipped (RouterStats).
+// A record may be processed twice (a crash between publish and commit, a partition revoked in a
+// rebalance before the commit): handlers should be idempotent or tolerate duplicates.
+//
+// skip_to_latest (for consumers that only care about the newest frame, e.g. a prediction service
+// that fell behind): of several records of one partition in a batch only the newest is handled; the
+// older ones are counted (RouterStats::skipped, Counter::kSkipped) and committed with the batch —
+// dropped on purpose, not lost.
+//
+// Middleware wraps handlers: Use(a); Use(b) runs a(b(handler)) — the first one registered is the
+// outermost. Built in (namespace messagecorps::middleware, below): Retry, PropagateTrace, Logging,
+// Metrics. A typical service: Use(middleware::Logging(log)); Use(middleware::Metrics(metrics));
+// Use(middleware::Retry(3, 100ms, 2s)).
+//
+// Thread-safety: configure (AddHandler, Handle, Use) before Run, from one thread; Run blocks the
+// calling thread (one Run per Router at a time); Stop and Stats may be called from any thread.
+// Handlers run on the Run thread, one record at a time.
+// Ownership: the router owns its consumer, and its producer unless
+// RouterConfig::producer_instance lends one.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "messagecorps/cloud_events.h"
+#include "messagecorps/codec.h"
+#include "messagecorps/consumer.h"
+#include "messagecorps/dead_letter.h"
+#include "messagecorps/producer.h"
+#include "messagecorps/topic.h"
+#include "messagecorps/type_registry.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace messagecorps {
+
+class Metrics;
+
+// How an outgoing message's trace is chosen.
+enum class OutgoingTrace {
+  kDefault,  // RouterConfig::propagate_trace decides (derived by default)
+  kDerived,  // inherit the received record's trace (SendOptions::DerivedFrom)
+  kNew,      // a fresh trace (unless the message itself already carries a trace_id)
+};
+
+// One message a handler wants published.
+struct Outgoing {
+  std::string topic;
+  std::unique_ptr<google::protobuf::Message> message;
+  EncodeOptions encoding;
+  std::optional<std::string> key;
+  Headers headers;  // extra headers, after the standard ones
+  OutgoingTrace trace = OutgoingTrace::kDefault;
+
+  // Outgoing::Of(predictions_topic, prediction): the topic's name and encoding, the message moved
+  // in.
+  template <ProtoMessage T>
+  static Outgoing Of(const Topic<T>& topic, T message) {
+    Outgoing out;
+    out.topic = topic.name();
+    out.message = std::make_unique<T>(std::move(message));
+    out.encoding = topic.encode_options();
+    return out;
+  }
+};
+
+using HandlerResult = absl::StatusOr<std::vector<Outgoing>>;
+// Handles one decoded record (record.message() is never null here). An error sends the record to
+// the DLQ (after the middleware's retries); an OK result's messages are published.
+using Handler = std::function<HandlerResult(ReceivedMessage&)>;
+using Middleware = std::function<Handler(Handler)>;
+
+// What a router has done so far (monotonic totals).
+struct RouterStats {
+  // Records polled.
+  uint64_t received = 0;
+  // Records every handler of their topic succeeded on (and committed).
+  uint64_t handled = 0;
+  // Records stored in a dead-letter topic.
+  uint64_t dead_lettered = 0;
+  // Records skipped by skip_to_latest.
+  uint64_t skipped = 0;
+  // Outgoing messages acknowledged by the broker.
+  uint64_t published = 0;
+  // Handler chains that returned an error (one per record and handler).
+  uint64_t handler_errors = 0;
+  // Handler calls repeated by the Retry middleware.
+  uint64_t retries = 0;
+  // Accepted commits.
+  uint64_t commits = 0;
+  // Refused or failed commits, and positions of revoked partitions not committed (those records
+  // come again: at-least-once).
+  uint64_t commit_failures = 0;
+};
+
+struct RouterConfig {
+  // Brokers, group, start offset, registry, properties, ... Topics are the handlers' topics (any
+  // set here are ignored); commit is always kManual (the router commits).
+  ConsumerConfig consumer;
+  // Used to build the router's producer when `producer_instance` is null (brokers default to the
+  // consumer's).
+  ProducerConfig producer;
+  // A producer to borrow instead (must outlive Run).
+  Producer* producer_instance = nullptr;
+  DeadLetterConfig dead_letter;
+  // Outputs inherit the received trace unless an Outgoing says otherwise.
+  bool propagate_trace = true;
+  // See the file comment.
+  bool skip_to_latest = false;
+  std::chrono::milliseconds poll_timeout{100};
+  // Longest wait for the delivery of a batch's outputs (then they count as failed: DLQ "publish").
+  std::chrono::milliseconds publish_timeout{30000};
+  // Bound on leaving the group when Run ends.
+  std::chrono::milliseconds close_timeout{10000};
+  // Shared with the consumer, producer and DLQ when those have none of their own; the router adds
+  // Counter::kSkipped to it.
+  std::shared_ptr<Metrics> metrics;
+  // Where the router logs; null: the consumer's logger, else spdlog's default.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+class Router {
+ public:
+  explicit Router(RouterConfig config);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Registers `handler` for records of `topics`; `middleware` wraps only this handler (inside the
+  // router-wide middleware). kAlreadyExists for a name already used, kInvalidArgument for an empty
+  // name, no topics, an empty topic or an empty handler, kFailedPrecondition while running.
+  absl::Status AddHandler(std::string name, std::vector<std::string> topics, Handler handler,
+                          std::vector<Middleware> middleware = {});
+
+  // Typed convenience: `fn(const In&, const ReceivedMessage&) -> HandlerResult`. Binds `topic` to
+  // `In` in the router's type registry (when RouterConfig::consumer.registry is null; with your own
+  // registry the topic must already be bound to In: kInvalidArgument otherwise).
+  template <ProtoMessage In, class Fn>
+  absl::Status Handle(std::string name, const Topic<In>& topic, Fn fn) {
+    if (auto s = BindTopic(topic.name(), In::descriptor(), topic.options()); !s.ok()) return s;
+    return AddHandler(std::move(name), {topic.name()},
+                      [fn = std::move(fn)](ReceivedMessage& record) -> HandlerResult {
+                        const In* in = record.As<In>();
+                        if (in == nullptr) return TypeMismatch(record, In::descriptor());
+                        return fn(*in, static_cast<const ReceivedMessage&>(record));
+                      });
+  }
+
+  // Adds router-wide middleware (see the file comment for the order). kFailedPrecondition while
+  // running, kInvalidArgument for an empty function.
+  absl::Status Use(Middleware middleware);
+
+  // Consumes until `stop` is requested or Stop() is called (then returns OK after committing what
+  // was processed and leaving the group), or until a fatal error: a dead-letter publish that failed
+  // (the batch is not committed), a fatal consumer error, misconfiguration (kInvalidArgument: no
+  // handlers, bad client config). kFailedPrecondition when already running.
+  absl::Status Run(std::stop_token stop = {});
+  // Asks Run to return after the current batch. Thread-safe; idempotent. A later Run starts again.
+  // Run then returns within: the batch's handlers + its commit (at most 10 s when the coordinator
+  // does not answer) + close_timeout — also while every broker is down.
+  void Stop();
+
+  bool running() const { return running_.load(); }
+  RouterStats Stats() const;
+  // The consumer while Run is active (for Lag, Assignment), else nullptr. Only safe to use from a
+  // thread that knows Run is still running (e.g. from a handler).
+  Consumer* consumer() const { return consumer_.load(); }
+
+ private:
+  struct HandlerEntry {
+    std::string name;
+    std::vector<std::string> topics;
+    Handler handler;
+    std::vector<Middleware> middleware;
+  };
+  struct Counters;
+
+  absl::Status BindTopic(const std::string& topic, const google::protobuf::Descriptor* type,
+                         const TopicOptions& options);
+  static absl::Status TypeMismatch(const ReceivedMessage& record,
+                                   const google::protobuf::Descriptor* expected);
+
+  RouterConfig config_;
+  TypeRegistry owned_registry_;
+  std::vector<HandlerEntry> handlers_;
+  std::vector<Middleware> middleware_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<Consumer*> consumer_{nullptr};
+  std::unique_ptr<Counters> counters_;
+};
+
+// ---- built-in middleware (namespace `middleware`: its Metrics() must not hide class Metrics) ----
+namespace middleware {
+
+// Calls the handler up to `max_attempts` times in all while it returns an error, sleeping
+// `initial_backoff`, doubled each time up to `max_backoff`, between attempts. Each repeat counts as
+// a retry (RouterStats::retries; Counter::kRetries through the Metrics middleware). max_attempts <
+// 1 counts as 1.
+Middleware Retry(int max_attempts, std::chrono::milliseconds initial_backoff,
+                 std::chrono::milliseconds max_backoff);
+
+// Marks every output of the handler as derived from the received record (trace inherited, the
+// record's span as parent). This is the router's default (RouterConfig::propagate_trace); the
+// middleware makes it explicit per handler, and forces it when propagate_trace is off.
+Middleware PropagateTrace();
+
+// Opens a logging::ScopedLogContext (trace id, span id, topic, partition, offset) around the
+// handler so that every line it logs carries them; logs the outcome (debug on success, warn on
+// error) to `logger` (null: spdlog's default logger).
+Middleware Logging(std::shared_ptr<spdlog::logger> logger);
+
+// Observes each call's duration in the handler-time histogram, counts Counter::kHandlerErrors per
+// failed call and Counter::kRetries for the repeats made by a Retry middleware inside it (or, when
+// placed inside Retry, for each call that is a repeat).
+Middleware Metrics(std::shared_ptr<messagecorps::Metrics> metrics);
+
+}  // namespace middleware
+}  // namespace messagecorps

@@ -1,0 +1,225 @@
+// Nothing blocks forever when the whole cluster is gone: Consumer::Close, a Router stopping and a
+// Producer closing with undelivered records all return within their timeouts while every broker of
+// the 3-node fixture cluster is down (killed) or frozen (SIGSTOP). The cluster is brought back at
+// the end of each test, whatever happened, so the tests after these still have it.
+// Releasing a consumer whose Close timed out is bounded by librdkafka's socket.timeout.ms (its
+// in-flight LeaveGroup must time out first): measured 3 s with the nodes killed and 57 s with them
+// frozen at the default 60 s; these tests set 10 s.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "messagecorps/router.h"
+#include "messagecorps/seed_topics.h"
+#include "support/kafka_test_env.h"
+
+namespace messagecorps {
+namespace {
+
+using namespace std::chrono_literals;
+using protobuf::data::Image;
+using testing::CreateTopicOrFail;
+using testing::KafkaScript;
+using testing::MakeConsumer;
+using testing::MakeProducer;
+using testing::PollUntil;
+using testing::TestBrokers;
+using testing::UniqueName;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kNodes = 3;
+constexpr std::chrono::milliseconds kSocketTimeout{10000};
+
+// Produces and reads back one record on a fresh replicated topic, retrying for up to `timeout`:
+// the cluster serves again.
+void ExpectClusterServes(const std::string& brokers, std::chrono::seconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const std::string topic = UniqueName("alive");
+  absl::Status last;
+  while (Clock::now() < deadline) {
+    ClientConfig config;
+    config.brokers = brokers;
+    auto admin = AdminClient::Create(config);
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    last = (*admin)->CreateTopic({topic, 1, kNodes, {}}, 10s, /*ignore_existing=*/true);
+    if (last.ok()) last = (*admin)->WaitForTopic(topic, 1, 10s);
+    if (last.ok()) break;
+    std::this_thread::sleep_for(1s);
+  }
+  ASSERT_TRUE(last.ok()) << "cluster not back: " << last;
+  auto producer = MakeProducer(brokers);
+  Image image;
+  image.set_frame(7);
+  auto report = producer->SendSync(Topic<Image>(topic), image, {}, 30s);
+  ASSERT_TRUE(report.ok()) << report.status();
+  auto consumer = MakeConsumer(brokers, {topic}, UniqueName("alive"));
+  auto got = PollUntil(*consumer, 1, 30s);
+  ASSERT_EQ(got.size(), 1u);
+}
+
+// A consumer group member with an assignment and a record read, on a replicated topic.
+struct Member {
+  std::string topic;
+  std::unique_ptr<Consumer> consumer;
+};
+Member JoinedMember(const std::string& brokers) {
+  Member m;
+  m.topic = UniqueName("down");
+  CreateTopicOrFail(brokers, m.topic, 3, kNodes);
+  auto producer = MakeProducer(brokers);
+  Image image;
+  EXPECT_TRUE(producer->SendSync(Topic<Image>(m.topic), image).ok());
+  ConsumerConfig config;
+  // Releasing the client after a Close that timed out waits for librdkafka's in-flight requests
+  // (LeaveGroup, ...): up to socket.timeout.ms (60 s by default) when the brokers are frozen.
+  config.properties["socket.timeout.ms"] = std::to_string(kSocketTimeout.count());
+  m.consumer = MakeConsumer(brokers, {m.topic}, UniqueName("down"), config);
+  EXPECT_EQ(PollUntil(*m.consumer, 1, 60s).size(), 1u);
+  EXPECT_FALSE(m.consumer->Assignment().empty());
+  return m;
+}
+
+template <class F>
+std::chrono::milliseconds Timed(F&& f) {
+  const auto start = Clock::now();
+  f();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+// Restarts killed nodes when it goes out of scope. With every node of the KRaft quorum down, the
+// first restarted node cannot become an active broker alone (no controller majority), so its own
+// readiness wait is cut short; the second one completes the quorum.
+struct RestartAll {
+  ~RestartAll() {
+    // Node 1 reports "did not come back" (it runs, waiting for a quorum); ExpectClusterServes then
+    // checks that it joined, by creating a topic replicated on all three.
+    KafkaScript("restart 1 --timeout 5");
+    for (int n = 2; n <= kNodes; ++n) {
+      EXPECT_EQ(KafkaScript("restart " + std::to_string(n)), 0) << "node " << n;
+    }
+  }
+};
+
+TEST(BrokerDown, CloseRouterStopAndProducerCloseReturnInTimeWhileEveryNodeIsKilled) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  Member member = JoinedMember(brokers);
+  ASSERT_NE(member.consumer, nullptr);
+
+  // A router in the group as well, running.
+  RouterConfig rc;
+  rc.consumer.brokers = brokers;
+  rc.consumer.group_id = UniqueName("router");
+  rc.consumer.start = StartOffset::kEarliest;
+  rc.close_timeout = 3s;
+  rc.poll_timeout = 50ms;
+  Router router(rc);
+  std::atomic<int> handled{0};
+  ASSERT_TRUE(router
+                  .AddHandler("count", {member.topic},
+                              [&](ReceivedMessage&) -> HandlerResult {
+                                ++handled;
+                                return std::vector<Outgoing>{};
+                              })
+                  .ok());
+  absl::Status router_status;
+  std::jthread router_thread([&] { router_status = router.Run(); });
+  const auto deadline = Clock::now() + 60s;
+  // Handled and committed: the router is idle when the cluster goes away.
+  while (router.Stats().commits == 0 && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(handled.load(), 1);
+  ASSERT_EQ(router.Stats().commits, 1u);
+
+  ProducerConfig pc;
+  pc.close_timeout = 2s;
+  auto producer = MakeProducer(brokers, pc);
+  ASSERT_NE(producer, nullptr);
+
+  {
+    RestartAll restart;
+    for (int n = 1; n <= kNodes; ++n) ASSERT_EQ(KafkaScript("kill " + std::to_string(n)), 0);
+
+    // Records that can no longer be delivered.
+    Image image;
+    std::atomic<int> failed{0};
+    SendOptions options;
+    options.on_delivery = [&](const DeliveryReport& r) { failed += r.status.ok() ? 0 : 1; };
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(producer->Send(Topic<Image>(member.topic), image, options).ok());
+
+    absl::Status closed;
+    auto took = Timed([&] { closed = member.consumer->Close(3s); });
+    std::cerr << "consumer Close(3s) with every node killed: " << took.count() << " ms, " << closed
+              << "\n";
+    EXPECT_LE(took, 3500ms);
+    auto released = Timed([&] { member.consumer.reset(); });
+    std::cerr << "consumer released in " << released.count() << " ms\n";
+    EXPECT_LE(released, kSocketTimeout + 2s);
+
+    took = Timed([&] {
+      router.Stop();
+      router_thread.join();
+    });
+    std::cerr << "router stopped in " << took.count() << " ms: " << router_status << "\n";
+    EXPECT_TRUE(router_status.ok()) << router_status;
+    EXPECT_LE(took, 5s);  // close_timeout 3 s + a poll
+
+    took = Timed([&] { producer.reset(); });
+    std::cerr << "producer closed in " << took.count() << " ms\n";
+    EXPECT_LE(took, 4s);  // close_timeout 2 s + serving the purge reports
+    EXPECT_EQ(failed.load(), 5) << "every undelivered record reported";
+  }
+  ExpectClusterServes(brokers, 90s);
+}
+
+// SIGSTOP/SIGCONT every node (a frozen machine: connections stay open, nothing answers).
+struct Freeze {
+  std::vector<pid_t> pids;
+  Freeze() {
+    const char* state = std::getenv("MESSAGECORPS_KAFKA_STATE");
+    if (state == nullptr) {
+      ADD_FAILURE() << "MESSAGECORPS_KAFKA_STATE not set (run through ctest)";
+      return;
+    }
+    for (int n = 1; n <= kNodes; ++n) {
+      std::ifstream in(std::string(state) + "/node-" + std::to_string(n) + ".pid");
+      pid_t pid = 0;
+      if (in >> pid && pid > 0 && ::kill(pid, SIGSTOP) == 0) {
+        pids.push_back(pid);
+      } else {
+        ADD_FAILURE() << "cannot freeze node " << n;
+      }
+    }
+  }
+  ~Freeze() {
+    for (pid_t pid : pids) ::kill(pid, SIGCONT);
+  }
+};
+
+TEST(BrokerDown, CloseReturnsInTimeWhileEveryNodeIsFrozen) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  Member member = JoinedMember(brokers);
+  ASSERT_NE(member.consumer, nullptr);
+  {
+    Freeze freeze;
+    ASSERT_EQ(freeze.pids.size(), static_cast<size_t>(kNodes));
+    absl::Status closed;
+    auto took = Timed([&] { closed = member.consumer->Close(3s); });
+    std::cerr << "consumer Close(3s) with every node frozen: " << took.count() << " ms, " << closed
+              << "\n";
+    EXPECT_LE(took, 3500ms);
+    auto released = Timed([&] { member.consumer.reset(); });
+    std::cerr << "consumer released in " << released.count() << " ms\n";
+    EXPECT_LE(released, kSocketTimeout + 2s);
+  }
+  ExpectClusterServes(brokers, 90s);
+}
+
+}  // namespace
+}  // namespace messagecorps

@@ -1,0 +1,537 @@
+// Router logic: registration rules, middleware (order, Retry, PropagateTrace, Logging, Metrics),
+// dead-lettering and commit-after-processing, skip_to_latest — on the embedded broker (librdkafka's
+// mock cluster, in process). Delivery guarantees themselves are tested on a real Kafka
+// (tests/integration/router_integration_test.cc).
+#include "messagecorps/router.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "messagecorps/embedded_broker.h"
+#include "messagecorps/logging.h"
+#include "messagecorps/metrics.h"
+#include "messagecorps/seed_topics.h"
+#include "support/kafka_test_env.h"
+
+namespace messagecorps {
+namespace {
+
+using namespace std::chrono_literals;
+using protobuf::data::Image;
+using protobuf::predictions::Prediction;
+using testing::MakeConsumer;
+using testing::MakeProducer;
+using testing::PollUntil;
+using testing::UniqueName;
+
+// ---- registration (no broker) ----
+
+HandlerResult Nothing(ReceivedMessage&) { return std::vector<Outgoing>{}; }
+
+TEST(RouterRegistration, DuplicateHandlerNameIsAlreadyExistsNotAnAbort) {
+  Router router({});
+  ASSERT_TRUE(router.AddHandler("h", {"a"}, Nothing).ok());
+  EXPECT_EQ(router.AddHandler("h", {"b"}, Nothing).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(router
+                .Handle("h", seed::VideoStream(),
+                        [](const Image&, const ReceivedMessage&) -> HandlerResult {
+                          return std::vector<Outgoing>{};
+                        })
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(router.AddHandler("h2", {"a"}, Nothing).ok());
+}
+
+TEST(RouterRegistration, RejectsIncompleteHandlersAndMiddleware) {
+  Router router({});
+  EXPECT_EQ(router.AddHandler("", {"a"}, Nothing).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router.AddHandler("h", {}, Nothing).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router.AddHandler("h", {"a", ""}, Nothing).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router.AddHandler("h", {"a"}, Handler{}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router.AddHandler("h", {"a"}, Nothing, {Middleware{}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router.Use(Middleware{}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RouterRegistration, RunWithoutHandlersIsInvalidArgument) {
+  RouterConfig config;
+  config.consumer.brokers = "127.0.0.1:1";
+  Router router(config);
+  EXPECT_EQ(router.Run().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(router.running());
+}
+
+TEST(RouterRegistration, TypedHandleChecksAForeignRegistry) {
+  TypeRegistry registry = TypeRegistry::WithSeedDefaults();
+  RouterConfig config;
+  config.consumer.registry = &registry;
+  Router router(config);
+  auto fn = [](const Image&, const ReceivedMessage&) -> HandlerResult {
+    return std::vector<Outgoing>{};
+  };
+  EXPECT_TRUE(router.Handle("seed", seed::VideoStream(), fn).ok());
+  // Not bound in the caller's registry, which the router must not change.
+  EXPECT_EQ(router.Handle("other", Topic<Image>("frames"), fn).code(),
+            absl::StatusCode::kInvalidArgument);
+  // Bound, but to another type.
+  EXPECT_EQ(router.Handle("wrong", Topic<Image>(seed::kPredictions), fn).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RouterRegistration, OutgoingOfTakesTopicNameAndEncoding) {
+  TopicOptions raw;
+  raw.encoding = Encoding::kRaw;
+  Prediction p;
+  p.set_frame(3);
+  Outgoing out = Outgoing::Of(Topic<Prediction>("preds", raw), p);
+  EXPECT_EQ(out.topic, "preds");
+  EXPECT_EQ(out.encoding.encoding, Encoding::kRaw);
+  ASSERT_NE(out.message, nullptr);
+  EXPECT_EQ(dynamic_cast<Prediction&>(*out.message).frame(), 3);
+  EXPECT_EQ(out.trace, OutgoingTrace::kDefault);
+  EXPECT_FALSE(out.key.has_value());
+}
+
+// ---- on the embedded broker ----
+
+class RouterOnEmbeddedBroker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = EmbeddedBroker::Start();
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = std::move(*broker);
+    producer_ = MakeProducer(brokers());
+    ASSERT_NE(producer_, nullptr);
+  }
+
+  const std::string& brokers() const { return broker_->bootstrap_servers(); }
+
+  void CreateTopic(const std::string& name, int partitions) {
+    ASSERT_TRUE(broker_->CreateTopic(name, partitions).ok());
+  }
+
+  RouterConfig Config() {
+    RouterConfig config;
+    config.consumer.brokers = brokers();
+    config.consumer.group_id = UniqueName("router");
+    config.consumer.start = StartOffset::kEarliest;
+    config.consumer.properties["session.timeout.ms"] = "6000";
+    config.consumer.properties["heartbeat.interval.ms"] = "500";
+    config.producer_instance = producer_.get();
+    config.poll_timeout = 50ms;
+    return config;
+  }
+
+  // Runs `router` on a thread until `done()` holds (or 30 s), then stops it.
+  absl::Status RunUntil(Router& router, const std::function<bool()>& done,
+                        std::chrono::milliseconds timeout = 30s) {
+    absl::Status status;
+    std::atomic<bool> finished{false};
+    std::jthread thread([&](std::stop_token stop) {
+      status = router.Run(stop);
+      finished = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done() && !finished && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(done()) << "condition not reached; router stats: received "
+                        << router.Stats().received;
+    router.Stop();
+    thread.join();
+    return status;
+  }
+
+  std::unique_ptr<EmbeddedBroker> broker_;
+  std::unique_ptr<Producer> producer_;
+};
+
+// Middleware called directly on one real record (one broker and one group join for all of them).
+class MiddlewareOnARecord : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto broker = EmbeddedBroker::Start();
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = std::move(*broker).release();
+    ASSERT_TRUE(broker_->CreateTopic("one", 1).ok());
+    auto producer = MakeProducer(broker_->bootstrap_servers());
+    ASSERT_NE(producer, nullptr);
+    Image image;
+    image.set_frame(1);
+    ASSERT_TRUE(producer->SendSync(Topic<Image>("one"), image).ok());
+    auto consumer = MakeConsumer(broker_->bootstrap_servers(), {"one"}, "g");
+    auto got = PollUntil(*consumer, 1, 30s);
+    ASSERT_EQ(got.size(), 1u);
+    record_ = new ReceivedMessage(std::move(got[0]));  // outlives the consumer: allowed
+  }
+  static void TearDownTestSuite() {
+    delete record_;
+    record_ = nullptr;
+    delete broker_;
+    broker_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(record_, nullptr); }
+
+  static EmbeddedBroker* broker_;
+  static ReceivedMessage* record_;
+};
+EmbeddedBroker* MiddlewareOnARecord::broker_ = nullptr;
+ReceivedMessage* MiddlewareOnARecord::record_ = nullptr;
+
+TEST_F(MiddlewareOnARecord, RetryRepeatsUntilSuccessWithinMaxAttempts) {
+  ReceivedMessage& record = *record_;
+  int calls = 0;
+  Handler flaky = [&](ReceivedMessage&) -> HandlerResult {
+    if (++calls < 3) return absl::UnavailableError("not yet");
+    return std::vector<Outgoing>{};
+  };
+  auto metrics = std::make_shared<Metrics>();
+  // Metrics outside Retry: one observation, the two repeats counted as retries, no error.
+  Handler chain = middleware::Metrics(metrics)(middleware::Retry(5, 1ms, 2ms)(flaky));
+  EXPECT_TRUE(chain(record).ok());
+  EXPECT_EQ(calls, 3);
+  MetricsSnapshot snap = metrics->Snapshot();
+  EXPECT_EQ(snap.retries, 2u);
+  EXPECT_EQ(snap.handler_errors, 0u);
+  EXPECT_EQ(snap.handler_count, 1u);
+
+  // Always failing: exactly max_attempts calls, the last error returned.
+  calls = 0;
+  Handler broken = [&](ReceivedMessage&) -> HandlerResult {
+    ++calls;
+    return absl::InternalError("broken");
+  };
+  auto inner = std::make_shared<Metrics>();
+  // Metrics inside Retry: every call observed and counted, repeats counted as retries.
+  Handler chain2 = middleware::Retry(3, 0ms, 0ms)(middleware::Metrics(inner)(broken));
+  auto result = chain2(record);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(calls, 3);
+  snap = inner->Snapshot();
+  EXPECT_EQ(snap.handler_count, 3u);
+  EXPECT_EQ(snap.handler_errors, 3u);
+  EXPECT_EQ(snap.retries, 2u);
+
+  // max_attempts < 1 still calls once.
+  calls = 0;
+  EXPECT_FALSE(middleware::Retry(0, 0ms, 0ms)(broken)(record).ok());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(MiddlewareOnARecord, RetryBacksOffExponentiallyUpToTheCap) {
+  ReceivedMessage& record = *record_;
+  std::vector<std::chrono::steady_clock::time_point> at;
+  Handler broken = [&](ReceivedMessage&) -> HandlerResult {
+    at.push_back(std::chrono::steady_clock::now());
+    return absl::InternalError("broken");
+  };
+  EXPECT_FALSE(middleware::Retry(4, 40ms, 100ms)(broken)(record).ok());
+  ASSERT_EQ(at.size(), 4u);
+  auto gap = [&](int i) { return at[i + 1] - at[i]; };
+  EXPECT_GE(gap(0), 40ms);
+  EXPECT_GE(gap(1), 80ms);
+  EXPECT_GE(gap(2), 100ms);  // capped: 160 ms otherwise
+  EXPECT_LT(gap(2), 150ms);
+}
+
+TEST_F(MiddlewareOnARecord, PropagateTraceMarksDefaultOutputsDerived) {
+  ReceivedMessage& record = *record_;
+  Handler two = [](ReceivedMessage&) -> HandlerResult {
+    std::vector<Outgoing> out(2);
+    out[1].trace = OutgoingTrace::kNew;
+    return out;
+  };
+  auto result = middleware::PropagateTrace()(two)(record);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ((*result)[0].trace, OutgoingTrace::kDerived);
+  EXPECT_EQ((*result)[1].trace, OutgoingTrace::kNew);  // an explicit choice is kept
+}
+
+TEST_F(MiddlewareOnARecord, LoggingPutsTheRecordInTheLogContext) {
+  ReceivedMessage& record = *record_;
+  std::string topic, trace_id;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  Handler look = [&](ReceivedMessage&) -> HandlerResult {
+    const logging::LogContext* ctx = logging::CurrentLogContext();
+    if (ctx == nullptr) return absl::InternalError("no log context");
+    topic = std::string(ctx->topic);
+    trace_id = std::string(ctx->trace_id);
+    partition = ctx->partition;
+    offset = ctx->offset;
+    return std::vector<Outgoing>{};
+  };
+  auto logger = logging::MakeLogger("router-test", logging::Format::kConsole);
+  ASSERT_TRUE(middleware::Logging(logger)(look)(record).ok());
+  EXPECT_EQ(topic, record.topic());
+  EXPECT_EQ(partition, record.partition());
+  EXPECT_EQ(offset, record.offset());
+  EXPECT_EQ(trace_id, record.trace().trace_id());
+  EXPECT_EQ(trace_id.size(), 32u);
+  EXPECT_EQ(logging::CurrentLogContext(), nullptr);  // closed again
+}
+
+TEST_F(MiddlewareOnARecord, DeadLetterPublisherCopiesTheRecordAndSaysWhy) {
+  auto producer = MakeProducer(broker_->bootstrap_servers());
+  ASSERT_NE(producer, nullptr);
+  auto metrics = std::make_shared<Metrics>();
+  DeadLetterConfig config;
+  config.metrics = metrics;
+  DeadLetterPublisher dlq(*producer, config);
+  EXPECT_EQ(dlq.TopicFor("one"), "one.DLQ");
+  DeadLetterConfig suffixed;
+  suffixed.suffix = "-dead";
+  EXPECT_EQ(DeadLetterPublisher(*producer, suffixed).TopicFor("one"), "one-dead");
+  DeadLetterConfig single;
+  single.topic = "parking";
+  EXPECT_EQ(DeadLetterPublisher(*producer, single).TopicFor("one"), "parking");
+
+  auto report = dlq.Publish(*record_, dead_letter_reason::kHandler, absl::InternalError("boom"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->topic, "one.DLQ");
+  EXPECT_GE(report->offset, 0);
+  EXPECT_EQ(dlq.published(), 1u);
+  EXPECT_EQ(dlq.failed(), 0u);
+  EXPECT_EQ(metrics->Get(Counter::kDeadLettered), 1u);
+
+  auto reader = MakeConsumer(broker_->bootstrap_servers(), {"one.DLQ"}, "dlq-reader");
+  auto got = PollUntil(*reader, 1, 30s);
+  ASSERT_EQ(got.size(), 1u);
+  const ReceivedMessage& dead = got[0];
+  EXPECT_EQ(dead.value(), record_->value()) << "the original bytes, not re-encoded";
+  EXPECT_FALSE(dead.key().has_value());
+  // The original headers first, in order, then why and where from.
+  Headers original = record_->headers(), headers = dead.headers();
+  ASSERT_EQ(headers.size(), original.size() + 5);
+  for (size_t i = 0; i < original.size(); ++i) EXPECT_EQ(headers[i], original[i]);
+  EXPECT_EQ(dead.header(header::kDlqReason).value_or(""), "handler");
+  EXPECT_EQ(dead.header(header::kDlqError).value_or(""), "INTERNAL: boom");
+  EXPECT_EQ(dead.header(header::kDlqTopic).value_or(""), "one");
+  EXPECT_EQ(dead.header(header::kDlqPartition).value_or(""), std::to_string(record_->partition()));
+  EXPECT_EQ(dead.header(header::kDlqOffset).value_or(""), std::to_string(record_->offset()));
+  // Still the same Image, same trace: replayable as is.
+  ASSERT_TRUE(dead.decode_status().ok()) << dead.decode_status();
+  EXPECT_EQ(dead.trace().trace_id(), record_->trace().trace_id());
+}
+
+TEST_F(RouterOnEmbeddedBroker, MiddlewareFirstUsedIsOutermostAndHandlerOwnIsInnermost) {
+  const std::string frames = UniqueName("frames");
+  CreateTopic(frames, 1);
+  Image image;
+  ASSERT_TRUE(producer_->SendSync(Topic<Image>(frames), image).ok());
+
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto tag = [&](std::string name) -> Middleware {
+    return [&, name](Handler next) -> Handler {
+      return [&, name, next](ReceivedMessage& r) -> HandlerResult {
+        {
+          std::lock_guard lock(mu);
+          order.push_back(name);
+        }
+        return next(r);
+      };
+    };
+  };
+  Router router(Config());
+  ASSERT_TRUE(router.Use(tag("a")).ok());
+  ASSERT_TRUE(router.Use(tag("b")).ok());
+  ASSERT_TRUE(router
+                  .AddHandler("h", {frames},
+                              [&](ReceivedMessage&) -> HandlerResult {
+                                std::lock_guard lock(mu);
+                                order.push_back("handler");
+                                return std::vector<Outgoing>{};
+                              },
+                              {tag("own")})
+                  .ok());
+  EXPECT_TRUE(RunUntil(router, [&] { return router.Stats().handled == 1; }).ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "own", "handler"}));
+}
+
+TEST_F(RouterOnEmbeddedBroker, ImagesBecomePredictionsAndGarbageIsDeadLettered) {
+  const std::string frames = UniqueName("frames"), preds = UniqueName("preds");
+  CreateTopic(frames, 2);
+  CreateTopic(preds, 1);
+  CreateTopic(frames + ".DLQ", 1);
+  Topic<Image> frames_topic(frames);
+  Topic<Prediction> preds_topic(preds);
+
+  constexpr int kGood = 20;
+  for (int i = 0; i < kGood; ++i) {
+    Image image;
+    image.set_frame(i);
+    ASSERT_TRUE(producer_->Send(frames_topic, image).ok());
+  }
+  SendOptions keyed;
+  keyed.key = "garbage-key";
+  ASSERT_TRUE(producer_->SendEncoded(frames, std::string("\x0f\x01\x02\x03", 4), keyed).ok());
+  Prediction wrong_type;
+  ASSERT_TRUE(producer_->Send(Topic<Prediction>(frames), wrong_type).ok());
+  ASSERT_TRUE(producer_->Flush(10s).ok());
+
+  auto metrics = std::make_shared<Metrics>();
+  RouterConfig config = Config();
+  config.metrics = metrics;
+  Router router(config);
+  ASSERT_TRUE(router
+                  .Handle("predict", frames_topic,
+                          [&](const Image& image, const ReceivedMessage&) -> HandlerResult {
+                            Prediction p;
+                            p.set_frame(image.frame());
+                            p.add_object("cat");
+                            std::vector<Outgoing> out;
+                            out.push_back(Outgoing::Of(preds_topic, std::move(p)));
+                            return out;
+                          })
+                  .ok());
+  ASSERT_TRUE(RunUntil(router, [&] {
+                return router.Stats().handled + router.Stats().dead_lettered == 22;
+              }).ok());
+  RouterStats stats = router.Stats();
+  EXPECT_EQ(stats.received, 22u);
+  EXPECT_EQ(stats.handled, 20u);
+  EXPECT_EQ(stats.dead_lettered, 2u);
+  EXPECT_EQ(stats.published, 20u);
+  EXPECT_EQ(stats.received, stats.handled + stats.dead_lettered + stats.skipped);
+  EXPECT_GE(stats.commits, 1u);
+  EXPECT_EQ(metrics->Get(Counter::kDeadLettered), 2u);
+
+  // One reader for the predictions and the dead letters.
+  auto reader = MakeConsumer(brokers(), {preds, frames + ".DLQ"}, UniqueName("reader"));
+  auto got = PollUntil(*reader, kGood + 2, 30s);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kGood + 2));
+  std::set<int64_t> seen;
+  std::set<std::string> reasons;
+  size_t dead = 0;
+  for (const auto& m : got) {
+    if (m.topic() == preds) {
+      ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
+      seen.insert(m.As<Prediction>()->frame());
+      continue;
+    }
+    ++dead;
+    reasons.insert(std::string(m.header(header::kDlqReason).value_or("")));
+    EXPECT_EQ(m.header(header::kDlqTopic).value_or(""), frames);
+    if (m.key()) {
+      EXPECT_EQ(*m.key(), "garbage-key");
+      EXPECT_EQ(m.value(), std::string_view("\x0f\x01\x02\x03", 4));
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kGood));
+  EXPECT_EQ(dead, 2u);
+  EXPECT_EQ(reasons, (std::set<std::string>{"decode"}));
+
+  // Everything was committed: a new router in the same group gets nothing.
+  RouterConfig again_config = Config();
+  again_config.consumer.group_id = config.consumer.group_id;
+  Router again(again_config);
+  ASSERT_TRUE(again.AddHandler("count", {frames}, Nothing).ok());
+  absl::Status status;
+  std::jthread thread([&](std::stop_token stop) { status = again.Run(stop); });
+  // Join the group, then give it time to fetch from the committed offsets.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (again.consumer() == nullptr || again.consumer()->Assignment().empty())) {
+    std::this_thread::sleep_for(50ms);
+  }
+  std::this_thread::sleep_for(1s);
+  again.Stop();
+  thread.join();
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(again.Stats().received, 0u);
+}
+
+TEST_F(RouterOnEmbeddedBroker, FailingHandlerGoesToDeadLetterWithItsReason) {
+  const std::string frames = UniqueName("frames");
+  CreateTopic(frames, 1);
+  CreateTopic(frames + "-dead", 1);
+  for (int i = 0; i < 4; ++i) {
+    Image image;
+    image.set_frame(i);
+    ASSERT_TRUE(producer_->Send(Topic<Image>(frames), image).ok());
+  }
+  ASSERT_TRUE(producer_->Flush(10s).ok());
+  RouterConfig config = Config();
+  config.dead_letter.topic = frames + "-dead";
+  Router router(config);
+  ASSERT_TRUE(router.Use(middleware::Retry(2, 1ms, 1ms)).ok());
+  ASSERT_TRUE(router
+                  .Handle("odd-fails", Topic<Image>(frames),
+                          [](const Image& image, const ReceivedMessage&) -> HandlerResult {
+                            if (image.frame() % 2)
+                              return absl::FailedPreconditionError("odd frame");
+                            return std::vector<Outgoing>{};
+                          })
+                  .ok());
+  ASSERT_TRUE(RunUntil(router, [&] {
+                return router.Stats().handled + router.Stats().dead_lettered == 4;
+              }).ok());
+  RouterStats stats = router.Stats();
+  EXPECT_EQ(stats.handled, 2u);
+  EXPECT_EQ(stats.dead_lettered, 2u);
+  EXPECT_EQ(stats.handler_errors, 2u);
+  EXPECT_EQ(stats.retries, 2u);
+
+  auto dlq = MakeConsumer(brokers(), {frames + "-dead"}, UniqueName("dlq"));
+  auto dead = PollUntil(*dlq, 2, 30s);
+  ASSERT_EQ(dead.size(), 2u);
+  for (const auto& m : dead) {
+    EXPECT_EQ(m.header(header::kDlqReason).value_or(""), "handler");
+    EXPECT_NE(m.header(header::kDlqError).value_or("").find("odd frame"), std::string_view::npos);
+    EXPECT_NE(m.header(header::kDlqError).value_or("").find("odd-fails"), std::string_view::npos);
+    // Original value and headers are kept: the DLQ record still decodes as the Image it was.
+    ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
+    EXPECT_EQ(m.As<Image>()->frame() % 2, 1);
+    EXPECT_EQ(m.header(header::kType).value_or(""), "protobuf.data.Image");
+  }
+}
+
+TEST_F(RouterOnEmbeddedBroker, SkipToLatestHandlesTheNewestOfEachPartitionPerBatch) {
+  const std::string frames = UniqueName("frames");
+  CreateTopic(frames, 1);
+  constexpr int kCount = 50;
+  for (int i = 0; i < kCount; ++i) {
+    Image image;
+    image.set_frame(i);
+    ASSERT_TRUE(producer_->Send(Topic<Image>(frames), image).ok());
+  }
+  ASSERT_TRUE(producer_->Flush(10s).ok());
+  auto metrics = std::make_shared<Metrics>();
+  RouterConfig config = Config();
+  config.skip_to_latest = true;
+  config.metrics = metrics;
+  config.poll_timeout = 500ms;  // all 50 records in one batch, most likely
+  Router router(config);
+  std::mutex mu;
+  std::vector<int64_t> handled;
+  ASSERT_TRUE(router
+                  .Handle("latest", Topic<Image>(frames),
+                          [&](const Image& image, const ReceivedMessage&) -> HandlerResult {
+                            std::lock_guard lock(mu);
+                            handled.push_back(image.frame());
+                            return std::vector<Outgoing>{};
+                          })
+                  .ok());
+  ASSERT_TRUE(RunUntil(router, [&] {
+                RouterStats s = router.Stats();
+                return s.handled + s.skipped == kCount;
+              }).ok());
+  RouterStats stats = router.Stats();
+  EXPECT_EQ(stats.handled + stats.skipped, static_cast<uint64_t>(kCount));
+  EXPECT_GT(stats.skipped, 0u);
+  EXPECT_EQ(metrics->Get(Counter::kSkipped), stats.skipped);
+  ASSERT_FALSE(handled.empty());
+  EXPECT_EQ(handled.back(), kCount - 1);  // the newest is never skipped
+  EXPECT_TRUE(std::is_sorted(handled.begin(), handled.end()));
+}
+
+}  // namespace
+}  // namespace messagecorps
