@@ -16,6 +16,7 @@
 #include "client_core.h"
 #include "messagecorps/envelope.h"
 #include "messagecorps/error.h"
+#include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/type_registry.h"
 #include "rdkafka_handles.h"
@@ -69,6 +70,24 @@ absl::Status ListError(const rd_kafka_topic_partition_list_t* list, std::string_
     }
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace {
+
+void LogReceivedRecord(spdlog::logger& logger, const ReceivedMessage& r) {
+  std::string uuid;
+  double timestamp = 0;
+  if (const google::protobuf::Message* m = r.message()) {
+    if (const google::protobuf::Message* env = EnvelopeOf(*m)) {
+      const auto* d = env->GetDescriptor();
+      const auto* refl = env->GetReflection();
+      if (const auto* f = d->FindFieldByName("uuid")) uuid = refl->GetString(*env, f);
+      if (const auto* f = d->FindFieldByName("timestamp")) timestamp = refl->GetDouble(*env, f);
+    }
+  }
+  logging::LogReceived(logger, r.topic(), r.partition(), r.offset(), uuid, timestamp);
 }
 
 }  // namespace
@@ -541,6 +560,9 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
         }
       }
     }
+    // The original logged every received message (uuid, timestamp, offset, partition): kept at
+    // debug level, and checked first so that it costs nothing when off.
+    if (impl_->logger->should_log(spdlog::level::debug)) LogReceivedRecord(*impl_->logger, r);
     out.push_back(std::move(r));
   }
   if (impl_->has_fatal) return impl_->FatalStatus();

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "messagecorps/seed_topics.h"
@@ -159,6 +163,46 @@ TEST(RoundTrip, PredictionDerivedFromImageInheritsTheTrace) {
   EXPECT_EQ(p->object(0), "person");
   EXPECT_EQ(p->_message_data().trace_id(), image._message_data().trace_id());
   EXPECT_EQ(std::string(preds[0].trace().trace_id()), image._message_data().trace_id());
+}
+
+}  // namespace
+}  // namespace messagecorps
+
+namespace messagecorps {
+namespace {
+
+// The original logged each received message with its uuid, timestamp, offset and partition; we do
+// so at debug level.
+TEST(RoundTrip, EachReceivedMessageIsLoggedAtDebugLevel) {
+  const std::string brokers = testing::TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string topic_name = testing::UniqueName("logged");
+  testing::CreateTopicOrFail(brokers, topic_name, 1);
+  auto producer = testing::MakeProducer(brokers);
+  protobuf::data::Image image;
+  image.set_frame(3);
+  ASSERT_TRUE(producer->SendSync(Topic<protobuf::data::Image>(topic_name), image).ok());
+
+  std::ostringstream lines;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  auto logger = std::make_shared<spdlog::logger>("receiver", sink);
+  logger->set_level(spdlog::level::debug);
+  TypeRegistry registry = TypeRegistry::WithSeedDefaults();
+  ASSERT_TRUE(registry.Bind(Topic<protobuf::data::Image>(topic_name)).ok());
+  ConsumerConfig cc;
+  cc.logger = logger;
+  cc.registry = &registry;
+  auto consumer = testing::MakeConsumer(brokers, {topic_name}, testing::UniqueName("g"), cc);
+  auto got = testing::PollUntil(*consumer, 1, 60s);
+  ASSERT_EQ(got.size(), 1u);
+  logger->flush();
+  EXPECT_NE(lines.str().find(image._message_data().uuid()), std::string::npos) << lines.str();
+
+  logger->set_level(spdlog::level::info);  // and nothing per message above debug
+  lines.str("");
+  ASSERT_TRUE(producer->SendSync(Topic<protobuf::data::Image>(topic_name), image).ok());
+  ASSERT_EQ(testing::PollUntil(*consumer, 1, 60s).size(), 1u);
+  EXPECT_EQ(lines.str().find(image._message_data().uuid()), std::string::npos) << lines.str();
 }
 
 }  // namespace
