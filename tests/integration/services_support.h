@@ -1,0 +1,124 @@
+// Helpers for the example system's integration tests: run the service binaries as child
+// processes (output to files), wait for them with a deadline, stop them with SIGTERM.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace messagecorps::testing {
+
+class ServiceProcess {
+ public:
+  // Starts `binary args...` with stdout/stderr in `dir`/<name>.out/.log.
+  ServiceProcess(std::string name, const std::string& binary, std::vector<std::string> args,
+                 const std::filesystem::path& dir)
+      : name_(std::move(name)), out_(dir / (name_ + ".out")), log_(dir / (name_ + ".log")) {
+    std::vector<std::string> argv_s = {binary};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~ServiceProcess() {
+    if (running()) {
+      Terminate();
+      if (!Wait(std::chrono::seconds(10))) {
+        kill(pid_, SIGKILL);
+        Wait(std::chrono::seconds(5));
+      }
+    }
+  }
+  ServiceProcess(const ServiceProcess&) = delete;
+  ServiceProcess& operator=(const ServiceProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  bool running() {
+    Reap();
+    return pid_ > 0 && !exited_;
+  }
+  void Terminate() {
+    if (pid_ > 0 && !exited_) kill(pid_, SIGTERM);
+  }
+  // True when the process exited within `timeout`.
+  bool Wait(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  }
+  int exit_code() const { return exit_code_; }
+  std::string Out() const { return Slurp(out_); }
+  std::string Log() const { return Slurp(log_); }
+  // The last line of stdout (the services print a JSON summary there when they stop).
+  std::string LastLine() const {
+    std::istringstream in(Out());
+    std::string line, last;
+    while (std::getline(in, line)) {
+      if (!line.empty()) last = line;
+    }
+    return last;
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  void Reap() {
+    if (pid_ <= 0 || exited_) return;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+  static std::string Slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  std::string name_;
+  std::filesystem::path out_, log_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int exit_code_ = -1;
+};
+
+// A fresh temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) {
+    std::string templ = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+    path_ = mkdtemp(templ.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace messagecorps::testing
