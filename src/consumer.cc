@@ -64,9 +64,8 @@ internal::PartitionListHandle ToList(const std::vector<TopicPartition>& parts) {
 absl::Status ListError(const rd_kafka_topic_partition_list_t* list, std::string_view what) {
   for (int i = 0; list && i < list->cnt; ++i) {
     if (list->elems[i].err) {
-      return KafkaError(list->elems[i].err,
-                        absl::StrCat(AsAbsl(what), " ", list->elems[i].topic, "[",
-                                     list->elems[i].partition, "]"));
+      return KafkaError(list->elems[i].err, absl::StrCat(AsAbsl(what), " ", list->elems[i].topic,
+                                                         "[", list->elems[i].partition, "]"));
     }
   }
   return absl::OkStatus();
@@ -93,7 +92,7 @@ void LogReceivedRecord(spdlog::logger& logger, const ReceivedMessage& r) {
 }  // namespace
 
 struct ReceivedMessage::Record {
-  std::shared_ptr<void> client;     // keeps the rd_kafka_t alive: destroyed after `message`
+  std::shared_ptr<void> client;  // keeps the rd_kafka_t alive: destroyed after `message`
   internal::MessageHandle message;
 };
 
@@ -129,9 +128,8 @@ Headers ReceivedMessage::headers() const {
   const char* name;
   const void* value;
   size_t size;
-  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                     RD_KAFKA_RESP_ERR_NO_ERROR;
-       ++i) {
+  for (size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
     out.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : "");
   }
   return out;
@@ -168,25 +166,24 @@ struct ConsumerInternals {
       if (type == nullptr) {
         type = registry.FindType(*ce_type);
       } else if (AsAbsl(*ce_type) != type->full_name()) {
-        r.decode_status_ = absl::InvalidArgumentError(absl::StrCat(
-            "record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
-            " (ce_type) but the topic carries ", type->full_name()));
+        r.decode_status_ = absl::InvalidArgumentError(
+            absl::StrCat("record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
+                         " (ce_type) but the topic carries ", type->full_name()));
         return;
       }
     }
     if (type == nullptr) {
-      r.decode_status_ = absl::NotFoundError(
-          absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
-                       " (and the record names none known in ce_type)"));
+      r.decode_status_ =
+          absl::NotFoundError(absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
+                                           " (and the record names none known in ce_type)"));
       return;
     }
     std::unique_ptr<google::protobuf::Message> message = registry.NewMessage(type);
     thread_local std::string scratch;
     absl::Status s = messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
     if (!s.ok()) {
-      r.decode_status_ = absl::Status(
-          s.code(), absl::StrCat(AsAbsl(topic), "[", r.partition(), "]@", r.offset(), ": ",
-                                 s.message()));
+      r.decode_status_ = absl::Status(s.code(), absl::StrCat(AsAbsl(topic), "[", r.partition(),
+                                                             "]@", r.offset(), ": ", s.message()));
       return;
     }
     FillReceiveInfo(*message, r.offset(), r.partition());
@@ -330,9 +327,9 @@ struct Consumer::Impl : internal::ClientCore {
   absl::Status CommitList(rd_kafka_topic_partition_list_t* list, bool async) {
     for (int i = 0; i < list->cnt; ++i) {
       if (!assigned.count({list->elems[i].topic, list->elems[i].partition})) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "commit refused: ", list->elems[i].topic, "[", list->elems[i].partition,
-            "] is not assigned to this consumer (revoked in a rebalance?)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("commit refused: ", list->elems[i].topic, "[", list->elems[i].partition,
+                         "] is not assigned to this consumer (revoked in a rebalance?)"));
       }
     }
     if (!async) return CommitAndWait(list, kCommitTimeout);
@@ -376,8 +373,8 @@ absl::Status CheckAssignment(ConsumerConfig& config) {
       return absl::InvalidArgumentError(
           absl::StrCat("consumer: assignment of ", p.topic, " has a negative partition"));
     }
-    const bool logical = p.offset == kOffsetBeginning || p.offset == kOffsetEnd ||
-                         p.offset <= OffsetFromEnd(0);
+    const bool logical =
+        p.offset == kOffsetBeginning || p.offset == kOffsetEnd || p.offset <= OffsetFromEnd(0);
     if (p.offset < 0 && !logical) {
       return absl::InvalidArgumentError(absl::StrCat("consumer: assignment of ", p.topic, "[",
                                                      p.partition, "]: invalid start offset ",
@@ -419,8 +416,9 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   impl->registry = config.registry ? config.registry : &impl->seed_registry;
 
   // librdkafka 2.0.2 pauses fetching for ~1 s once queued.min.messages are buffered (librdkafka
-  // #2879): a higher count with a byte cap (64 MiB per partition queue) keeps fetching steady and
-  // memory bounded.
+  // #2879): a higher count with a byte cap keeps fetching steady and memory bounded. The cap
+  // applies per partition: peak RSS ~ partitions x 32 MiB + 20 MB (BENCHMARKS.md, 1M-record
+  // backlog).
   const std::map<std::string, std::string> defaults = {
       {"group.id", config.group_id},
       {"auto.offset.reset", config.start == StartOffset::kEarliest ? "earliest" : "latest"},
@@ -430,7 +428,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
       {"partition.assignment.strategy", "cooperative-sticky"},
       {"reconnect.backoff.max.ms", "10000"},
       {"queued.min.messages", "1000000"},
-      {"queued.max.messages.kbytes", "65536"},
+      {"queued.max.messages.kbytes", "32768"},
   };
   auto conf = internal::BuildConf(config, defaults, impl.get());
   if (!conf.ok()) return conf.status();
@@ -519,8 +517,8 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
       continue;
     }
     if (m->err) {
-      // Transient consumer errors (e.g. a broker going away, offset out of range): visible, counted,
-      // and librdkafka recovers by itself.
+      // Transient consumer errors (e.g. a broker going away, offset out of range): visible,
+      // counted, and librdkafka recovers by itself.
       impl_->logger->warn("consume error: {}{}", rd_kafka_message_errstr(m.get()),
                           m->rkt ? absl::StrCat(" (", rd_kafka_topic_name(m->rkt), ")") : "");
       if (impl_->metrics) impl_->metrics->Add(Counter::kClientErrors);
@@ -670,12 +668,12 @@ absl::Status Consumer::Seek(const TopicPartition& position, std::chrono::millise
   std::lock_guard lock(impl_->mu);
   if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
   if (!impl_->assigned.count({position.topic, position.partition})) {
-    return absl::FailedPreconditionError(absl::StrCat("seek: ", position.topic, "[",
-                                                      position.partition, "] is not assigned"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("seek: ", position.topic, "[", position.partition, "] is not assigned"));
   }
   auto list = ToList({position});
-  rd_kafka_error_t* e = rd_kafka_seek_partitions(impl_->rk.get(), list.get(),
-                                                 static_cast<int>(timeout.count()));
+  rd_kafka_error_t* e =
+      rd_kafka_seek_partitions(impl_->rk.get(), list.get(), static_cast<int>(timeout.count()));
   if (e) {
     absl::Status s = KafkaError(rd_kafka_error_code(e), "seek");
     rd_kafka_error_destroy(e);
@@ -703,15 +701,16 @@ absl::Status Consumer::Close(std::chrono::milliseconds timeout) {
     rd_kafka_error_destroy(e);
   } else {
     while (!rd_kafka_consumer_closed(impl_->rk.get())) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
       if (left.count() <= 0) {
         result = absl::DeadlineExceededError(absl::StrCat(
-            "consumer close: group ", impl_->config.group_id, " not left within ",
-            timeout.count(), " ms (broker unreachable?); the client is released anyway"));
+            "consumer close: group ", impl_->config.group_id, " not left within ", timeout.count(),
+            " ms (broker unreachable?); the client is released anyway"));
         break;
       }
-      internal::EventHandle ev(rd_kafka_queue_poll(close_queue.get(),
-                                                   static_cast<int>(std::min<int64_t>(left.count(), 100))));
+      internal::EventHandle ev(rd_kafka_queue_poll(
+          close_queue.get(), static_cast<int>(std::min<int64_t>(left.count(), 100))));
       if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE) {
         impl_->OnRebalance(impl_->rk.get(), rd_kafka_event_error(ev.get()),
                            rd_kafka_event_topic_partition_list(ev.get()));
