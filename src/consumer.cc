@@ -205,6 +205,8 @@ struct ConsumerInternals {
 };
 
 struct Consumer::Impl : internal::ClientCore {
+  absl::Status PauseOrResume(const std::vector<TopicPartition>& partitions, bool pause);
+
   ConsumerConfig config;
   internal::KafkaHandle rk;
   internal::QueueHandle queue;
@@ -638,30 +640,30 @@ absl::StatusOr<std::vector<PartitionLag>> Consumer::Lag(std::chrono::millisecond
   return out;
 }
 
-absl::Status Consumer::Pause(const std::vector<TopicPartition>& partitions) {
-  std::lock_guard lock(impl_->mu);
-  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
+// Pause and Resume differ only in the librdkafka call: `pause` chooses it.
+absl::Status Consumer::Impl::PauseOrResume(const std::vector<TopicPartition>& partitions,
+                                           bool pause) {
+  Impl& impl = *this;
+  std::lock_guard lock(impl.mu);
+  if (impl.closed) return absl::FailedPreconditionError("consumer is closed");
   std::vector<TopicPartition> parts = partitions;
   if (parts.empty()) {
-    for (const auto& [t, p] : impl_->assigned) parts.push_back({t, p, -1001});
+    for (const auto& [t, p] : impl.assigned) parts.push_back({t, p, -1001});
   }
   auto list = ToList(parts);
-  rd_kafka_resp_err_t err = rd_kafka_pause_partitions(impl_->rk.get(), list.get());
-  if (err) return KafkaError(err, "pause");
-  return ListError(list.get(), "pause");
+  const char* what = pause ? "pause" : "resume";
+  rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(impl.rk.get(), list.get())
+                                  : rd_kafka_resume_partitions(impl.rk.get(), list.get());
+  if (err) return KafkaError(err, what);
+  return ListError(list.get(), what);
+}
+
+absl::Status Consumer::Pause(const std::vector<TopicPartition>& partitions) {
+  return impl_->PauseOrResume(partitions, /*pause=*/true);
 }
 
 absl::Status Consumer::Resume(const std::vector<TopicPartition>& partitions) {
-  std::lock_guard lock(impl_->mu);
-  if (impl_->closed) return absl::FailedPreconditionError("consumer is closed");
-  std::vector<TopicPartition> parts = partitions;
-  if (parts.empty()) {
-    for (const auto& [t, p] : impl_->assigned) parts.push_back({t, p, -1001});
-  }
-  auto list = ToList(parts);
-  rd_kafka_resp_err_t err = rd_kafka_resume_partitions(impl_->rk.get(), list.get());
-  if (err) return KafkaError(err, "resume");
-  return ListError(list.get(), "resume");
+  return impl_->PauseOrResume(partitions, /*pause=*/false);
 }
 
 absl::Status Consumer::Seek(const TopicPartition& position, std::chrono::milliseconds timeout) {
