@@ -50,3 +50,11 @@ set_tests_properties(display_browser_test PROPERTIES LABELS "integration;e2e" TI
                      FIXTURES_REQUIRED models RESOURCE_LOCK display_browser)
 # The PostgreSQL cases run in store_postgres_test (they need its server), not in the plain run.
 set_property(TEST store_test APPEND PROPERTY ENVIRONMENT "GTEST_FILTER=-PostgresStore.StoresRecords*")
+
+# The README's first command, as a smoke test: the whole system on the embedded broker for 30 frames
+# (already built, so --no-build), checking its summary.
+add_test(NAME demo_smoke COMMAND ${CMAKE_COMMAND} -E env MCORPS_BUILD_DIR=${PROJECT_BINARY_DIR}
+                                 --unset=MESSAGECORPS_BROKERS
+                                 ${PROJECT_SOURCE_DIR}/scripts/demo --no-build --frames 30 --port 18181)
+set_tests_properties(demo_smoke PROPERTIES LABELS integration TIMEOUT 300
+                     PASS_REGULAR_EXPRESSION "summary \\{\"ok\": true, \"captured\": 30, \"displayed\": 30")
