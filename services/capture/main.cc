@@ -154,19 +154,19 @@ int main(int argc, char** argv) {
 
   uint64_t sent = 0, refused = 0, encode_failed = 0;
   double encode_ms_total = 0;
-  std::unique_ptr<ms::StatusServer> status;
-  if (metrics_port >= 0) {
-    status = std::make_unique<ms::StatusServer>(metrics, [&] {
-      return nlohmann::json{{"service", "capture"},
-                            {"sent", sent},
-                            {"delivered", delivered.load()},
-                            {"failed", failed.load()},
-                            {"refused", refused}};
-    });
-    if (auto s = status->Start(metrics_host, metrics_port); !s.ok()) {
-      logger->critical("{}", s.ToString());
-      return 1;
-    }
+  auto status = ms::StatusServer::StartIfEnabled(
+      metrics,
+      [&] {
+        return nlohmann::json{{"service", "capture"},
+                              {"sent", sent},
+                              {"delivered", delivered.load()},
+                              {"failed", failed.load()},
+                              {"refused", refused}};
+      },
+      metrics_host, metrics_port);
+  if (!status.ok()) {
+    logger->critical("{}", status.status().ToString());
+    return 1;
   }
 
   ms::InstallStopSignals();

@@ -26,6 +26,15 @@ StatusServer::StatusServer(std::shared_ptr<Metrics> metrics, std::function<nlohm
 
 StatusServer::~StatusServer() { Stop(); }
 
+absl::StatusOr<std::unique_ptr<StatusServer>> StatusServer::StartIfEnabled(
+    std::shared_ptr<Metrics> metrics, std::function<nlohmann::json()> stats,
+    const std::string& host, int port) {
+  if (port < 0) return std::unique_ptr<StatusServer>();
+  auto server = std::make_unique<StatusServer>(std::move(metrics), std::move(stats));
+  if (absl::Status s = server->Start(host, port); !s.ok()) return s;
+  return server;
+}
+
 absl::Status StatusServer::Start(const std::string& host, int port) {
   if (port == 0) {
     port_ = server_.bind_to_any_port(host.c_str());

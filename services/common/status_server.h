@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "messagecorps/metrics.h"
 
 namespace messagecorps::services {
@@ -24,6 +25,12 @@ class StatusServer {
   StatusServer(std::shared_ptr<Metrics> metrics, std::function<nlohmann::json()> stats,
                std::function<std::string()> extra_metrics = nullptr);
   ~StatusServer();  // Stop()
+
+  // The --metrics-port convention of the services: port < 0 means no server (nullptr); otherwise a
+  // started server, or Start's error.
+  static absl::StatusOr<std::unique_ptr<StatusServer>> StartIfEnabled(
+      std::shared_ptr<Metrics> metrics, std::function<nlohmann::json()> stats,
+      const std::string& host, int port);
 
   // Routes beyond /metrics and /api/stats are added here before Start.
   httplib::Server& server() { return server_; }

@@ -152,13 +152,10 @@ int main(int argc, char** argv) {
                           {"inference_ms_p50", predictor.inference_ms().Percentile(50)},
                           {"inference_ms_p99", predictor.inference_ms().Percentile(99)}};
   };
-  std::unique_ptr<ms::StatusServer> status;
-  if (metrics_port >= 0) {
-    status = std::make_unique<ms::StatusServer>(metrics, stats);
-    if (auto s = status->Start(metrics_host, metrics_port); !s.ok()) {
-      logger->critical("{}", s.ToString());
-      return 1;
-    }
+  auto status = ms::StatusServer::StartIfEnabled(metrics, stats, metrics_host, metrics_port);
+  if (!status.ok()) {
+    logger->critical("{}", status.status().ToString());
+    return 1;
   }
   ms::InstallStopSignals();
   logger->info("predicting {} -> {} with {} (group {}, skip to latest: {})", input, output,

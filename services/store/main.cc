@@ -140,13 +140,10 @@ int main(int argc, char** argv) {
                      {"dead_lettered", s.dead_lettered}};
     return j;
   };
-  std::unique_ptr<ms::StatusServer> status;
-  if (metrics_port >= 0) {
-    status = std::make_unique<ms::StatusServer>(metrics, stats);
-    if (auto s = status->Start(metrics_host, metrics_port); !s.ok()) {
-      logger->critical("{}", s.ToString());
-      return 1;
-    }
+  auto status = ms::StatusServer::StartIfEnabled(metrics, stats, metrics_host, metrics_port);
+  if (!status.ok()) {
+    logger->critical("{}", status.status().ToString());
+    return 1;
   }
   ms::InstallStopSignals();
   logger->info("storing {} and {} into {}{}", video_topic, predictions_topic,
