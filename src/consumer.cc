@@ -398,6 +398,12 @@ absl::Status CheckAssignment(ConsumerConfig& config) {
 
 }  // namespace
 
+std::string DefaultAssignmentStrategy() {
+  // The first release with librdkafka PR #4908 (see consumer.h).
+  constexpr int kFirstWithCommitFix = 0x020a0000;  // 2.10.0
+  return rd_kafka_version() >= kFirstWithCommitFix ? "cooperative-sticky" : "range";
+}
+
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {
   const bool manual_assignment = !config.assignment.empty();
   if (manual_assignment) {
@@ -427,7 +433,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
       {"enable.auto.commit", config.commit == CommitMode::kAuto ? "true" : "false"},
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "true"},
-      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"partition.assignment.strategy", DefaultAssignmentStrategy()},
       {"reconnect.backoff.max.ms", "10000"},
       {"queued.min.messages", "1000000"},
       {"queued.max.messages.kbytes", "32768"},

@@ -16,9 +16,8 @@
 //   CommitMode::kManual nothing is committed unless you call Commit/CommitAll.
 // Commits only ever cover partitions this consumer still owns: a commit for a revoked partition is
 // refused with kFailedPrecondition instead of racing the new owner. On revocation the offsets stored
-// so far are committed synchronously before the partitions are released. The default assignment
-// strategy is cooperative-sticky (incremental rebalancing: no stop-the-world, no duplicate delivery
-// from refused commits).
+// so far are committed synchronously before the partitions are released. The assignment strategy
+// is DefaultAssignmentStrategy() unless the properties set partition.assignment.strategy.
 //
 // Broker outages: librdkafka reconnects with bounded back-off (reconnect.backoff.max.ms, default
 // here 10 s); errors are logged and counted, not spun on silently; a fatal error is returned by Poll.
@@ -105,6 +104,18 @@ struct ConsumerConfig : ClientConfig {
   // must have a partition here). Timestamps: OffsetsForTimes (offsets.h).
   std::vector<TopicPartition> assignment;
 };
+
+// The partition assignment strategy a Consumer uses unless ClientConfig::properties sets
+// "partition.assignment.strategy": "cooperative-sticky" (incremental rebalancing) with librdkafka
+// 2.10 or later, "range" (eager: every member gives its partitions back, and commits, before it
+// rejoins) with older ones, such as Debian 12's 2.0.2.
+// Why: before 2.10, librdkafka treats a commit answered ILLEGAL_GENERATION during a cooperative
+// rebalance as a lost assignment (librdkafka issue #4059, fixed by PR #4908): the member drops
+// its partitions and rereads them from the last accepted commit. A member commits while the other
+// members rejoin, so nearly every rebalance hit it: consumer_group_test's churn case (a third
+// member joining and leaving under load) processed 126-532 of ~8,000 records twice. With eager
+// assignment no commit carries a stale generation: 0 duplicates, 0 refused commits.
+std::string DefaultAssignmentStrategy();
 
 // One received record. Move-only; owns the librdkafka message.
 class ReceivedMessage {

@@ -1,7 +1,7 @@
 // messagecorps/router.h — consume → handle → produce services, Watermill style.
 //
-// A Router owns one consumer group membership (a Consumer in CommitMode::kManual,
-// cooperative-sticky) and publishes with a Producer. Handlers are registered per topic; each
+// A Router owns one consumer group membership (a Consumer in CommitMode::kManual;
+// DefaultAssignmentStrategy()) and publishes with a Producer. Handlers are registered per topic; each
 // received record goes to every handler of its topic (in registration order), and what a handler
 // returns (Outgoing messages) is published, by default as *derived* from the record (same trace id,
 // the record's span recorded as parent: SendOptions::DerivedFrom).

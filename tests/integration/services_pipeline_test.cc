@@ -93,7 +93,7 @@ TEST(ServicesPipeline, ThreeHundredFramesBecomePredictionsJoinedByTraceInTheStor
   ASSERT_TRUE(WaitUntil([&] { return LogHas(predict1, "assigned"); }, std::chrono::seconds(60)))
       << predict1.Log();
   ServiceProcess predict2("predict-2", MCORPS_PREDICT_BIN, predict_args, dir.path());
-  // The second instance takes over half of the partitions (cooperative rebalance) before frames
+  // The second instance takes over half of the partitions (a rebalance) before frames
   // flow.
   ASSERT_TRUE(WaitUntil([&] { return LogHas(predict2, "assigned"); }, std::chrono::seconds(60)))
       << predict2.Log();

@@ -1,5 +1,9 @@
 #include "support/kafka_test_env.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
 namespace messagecorps::testing {
 
 void CreateTopicOrFail(const std::string& brokers, const std::string& name, int partitions,
@@ -30,6 +34,12 @@ std::unique_ptr<Consumer> MakeConsumer(const std::string& brokers, std::vector<s
   config.start = StartOffset::kEarliest;
   config.properties.emplace("session.timeout.ms", "6000");
   config.properties.emplace("heartbeat.interval.ms", "500");
+  // MESSAGECORPS_TEST_KAFKA_DEBUG=cgrp (etc.) turns on librdkafka's debug contexts when a test
+  // needs its protocol story; they go to the default logger, lowered to debug for them.
+  if (const char* debug = std::getenv("MESSAGECORPS_TEST_KAFKA_DEBUG"); debug && *debug) {
+    config.properties.emplace("debug", debug);
+    spdlog::set_level(spdlog::level::debug);
+  }
   auto consumer = Consumer::Create(std::move(config));
   EXPECT_TRUE(consumer.ok()) << consumer.status();
   return consumer.ok() ? std::move(*consumer) : nullptr;
