@@ -4,7 +4,7 @@
 //
 //   mcorps_bench_macro --contender raw|messagecorps --mode MODE --brokers B --topic T
 //                      --partitions P --size BYTES --count N [--rate MSG_PER_S] [--warmup N]
-//                      [--encoding seed|raw|confluent] [--headers standard|none] [-X key=value]...
+//                      [--encoding seed|raw|confluent] [--headers standard|compact|none] [-X key=value]...
 //   MODE: produce          send --warmup records and flush (untimed), then N records, timed until
 //                          all are delivered
 //         consume          read warmup + N records from the beginning of T (assign, no group),
@@ -435,8 +435,9 @@ void McProduce(const Args& a, bool latency) {
   config.properties = a.props;
   config.metrics = std::make_shared<messagecorps::Metrics>();
   config.envelope = messagecorps::EnvelopeSettings{"bench", protobuf::common::DEVELOPMENT};
-  config.headers =
-      a.headers == "none" ? messagecorps::HeaderMode::kNone : messagecorps::HeaderMode::kStandard;
+  config.headers = a.headers == "none"      ? messagecorps::HeaderMode::kNone
+                   : a.headers == "compact" ? messagecorps::HeaderMode::kCompact
+                                            : messagecorps::HeaderMode::kStandard;
   auto producer = messagecorps::Producer::Create(config);
   if (!producer.ok()) Die(std::string(producer.status().message()));
   messagecorps::Topic<protobuf::data::Image> topic(a.topic, TopicOptionsOf(a));

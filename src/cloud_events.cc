@@ -98,6 +98,20 @@ std::string_view ContentTypeFor(Encoding encoding) {
   return kContentTypeRaw;
 }
 
+namespace {
+
+// The two headers every set ends with.
+void EmitTraceAndEncoding(const Envelope& envelope, Encoding encoding,
+                          const std::function<void(std::string_view, std::string_view)>& emit) {
+  std::array<char, 55> traceparent;
+  if (size_t n = envelope.trace.WriteTraceparent(traceparent); n > 0) {
+    emit(header::kTraceparent, std::string_view(traceparent.data(), n));
+  }
+  emit(header::kEncoding, EncodingName(encoding));
+}
+
+}  // namespace
+
 void ForEachEnvelopeHeader(const Envelope& envelope, std::string_view type_name, Encoding encoding,
                            std::string_view source,
                            const std::function<void(std::string_view, std::string_view)>& emit) {
@@ -126,11 +140,13 @@ void ForEachEnvelopeHeader(const Envelope& envelope, std::string_view type_name,
     emit(header::kContentType, std::string_view(p, size));
   }
 
-  std::array<char, 55> traceparent;
-  if (size_t n = envelope.trace.WriteTraceparent(traceparent); n > 0) {
-    emit(header::kTraceparent, std::string_view(traceparent.data(), n));
-  }
-  emit(header::kEncoding, EncodingName(encoding));
+  EmitTraceAndEncoding(envelope, encoding, emit);
+}
+
+void ForEachCompactHeader(const Envelope& envelope, std::string_view type_name, Encoding encoding,
+                          const std::function<void(std::string_view, std::string_view)>& emit) {
+  if (!type_name.empty()) emit(header::kType, type_name);
+  EmitTraceAndEncoding(envelope, encoding, emit);
 }
 
 std::string CloudEventsSource(std::string_view service) {

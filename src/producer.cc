@@ -224,16 +224,20 @@ struct Producer::Impl : internal::ClientCore {
     if (auto s = Encode(message, encoding, &buffer); !s.ok()) return s;
 
     internal::HeadersHandle headers;
-    if (config.headers == HeaderMode::kStandard || options.headers) {
-      headers.reset(rd_kafka_headers_new(8 + (options.headers ? options.headers->size() : 0)));
+    if (config.headers != HeaderMode::kNone || options.headers) {
+      const size_t standard = config.headers == HeaderMode::kStandard ? 8 : 3;
+      headers.reset(rd_kafka_headers_new(standard + (options.headers ? options.headers->size() : 0)));
     }
+    rd_kafka_headers_t* h = headers.get();
+    auto add = [h](std::string_view k, std::string_view v) {
+      rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
+    };
+    const std::string& type_name = message.GetDescriptor()->full_name();
     if (config.headers == HeaderMode::kStandard) {
-      rd_kafka_headers_t* h = headers.get();
-      ForEachEnvelopeHeader(env, message.GetDescriptor()->full_name(), encoding.encoding,
-                            ce_source, [h](std::string_view k, std::string_view v) {
-                              rd_kafka_header_add(h, k.data(), static_cast<ssize_t>(k.size()),
-                                                  v.data(), static_cast<ssize_t>(v.size()));
-                            });
+      ForEachEnvelopeHeader(env, type_name, encoding.encoding, ce_source, add);
+    } else if (config.headers == HeaderMode::kCompact) {
+      ForEachCompactHeader(env, type_name, encoding.encoding, add);
     }
     AppendExtraHeaders(headers.get(), options);
     if (pending) pending->uuid.assign(env.uuid_view());

@@ -33,6 +33,8 @@ CONTENDERS = {
     "raw/one-per-poll": {"kind": "cxx", "args": ["--contender", "raw", "--poll", "one"]},
     "raw/same-record": {"kind": "cxx", "args": ["--contender", "raw", "--record", "messagecorps"]},
     "messagecorps/raw": {"kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw"]},
+    "messagecorps/raw-compact": {
+        "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw", "--headers", "compact"]},
     "messagecorps/raw-noheaders": {
         "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw", "--headers", "none"]},
     "messagecorps/raw+lz4": {
@@ -57,7 +59,8 @@ RAW = {100: 1_500_000, 1024: 600_000, 921600: 1_500}
 WITH_HEADERS = {100: 500_000, 1024: 300_000, 921600: 1_500}
 COUNTS = {
     "raw": RAW, "raw/one-per-poll": RAW, "raw/same-record": WITH_HEADERS,
-    "messagecorps/raw": WITH_HEADERS, "messagecorps/raw-noheaders": {100: 1_000_000, 1024: 400_000, 921600: 1_500},
+    "messagecorps/raw": WITH_HEADERS, "messagecorps/raw-compact": {100: 800_000, 1024: 400_000, 921600: 1_500},
+    "messagecorps/raw-noheaders": {100: 1_000_000, 1024: 400_000, 921600: 1_500},
     "messagecorps/raw+lz4": WITH_HEADERS, "messagecorps/raw+zstd": WITH_HEADERS,
     "messagecorps/confluent": WITH_HEADERS,
     "messagecorps/seed": {100: 200_000, 1024: 100_000, 921600: 150},
@@ -338,6 +341,7 @@ RATIO_PAIRS = [
     ("messagecorps/raw ÷ raw", "messagecorps/raw", "raw"),
     ("messagecorps/raw ÷ raw/same-record", "messagecorps/raw", "raw/same-record"),
     ("messagecorps/raw ÷ raw/one-per-poll", "messagecorps/raw", "raw/one-per-poll"),
+    ("messagecorps/raw-compact ÷ raw", "messagecorps/raw-compact", "raw"),
     ("messagecorps/raw-noheaders ÷ raw", "messagecorps/raw-noheaders", "raw"),
     ("messagecorps/raw+lz4 ÷ raw", "messagecorps/raw+lz4", "raw"),
     ("messagecorps/seed ÷ raw", "messagecorps/seed", "raw"),

@@ -61,6 +61,11 @@ void ForEachEnvelopeHeader(const Envelope& envelope, std::string_view type_name,
                            std::string_view source,
                            const std::function<void(std::string_view, std::string_view)>& emit);
 
+// The compact set (HeaderMode::kCompact): ce_type, traceparent and mcorps-encoding only — what a
+// messagecorps consumer reads to check the type, follow the trace and decode.
+void ForEachCompactHeader(const Envelope& envelope, std::string_view type_name, Encoding encoding,
+                          const std::function<void(std::string_view, std::string_view)>& emit);
+
 // "/messagecorps/<service>"
 std::string CloudEventsSource(std::string_view service);
 

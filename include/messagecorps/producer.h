@@ -68,7 +68,12 @@ using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 // Which standard headers a record carries.
 enum class HeaderMode {
   kStandard,  // CloudEvents + traceparent + mcorps-encoding (default)
-  kNone,      // none: exactly the original's records (value only), plus SendOptions::headers
+  // ce_type + traceparent + mcorps-encoding only: what messagecorps consumers read (type check,
+  // trace, encoding), for high rates of small records, where the eight standard headers cost more
+  // than the value (BENCHMARKS.md). Not a valid CloudEvent: CloudEvents consumers need
+  // ce_specversion, ce_id and ce_source.
+  kCompact,
+  kNone,  // none: exactly the original's records (value only), plus SendOptions::headers
 };
 
 struct ProducerConfig : ClientConfig {
