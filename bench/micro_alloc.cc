@@ -193,11 +193,19 @@ BENCHMARK(BM_AllocSendRawLibrdkafka)->Iterations(20000);
 
 constexpr int kReceiveCount = 8000;
 
-// Fills `topic` with kReceiveCount 100 B Images (messagecorps, raw encoding, standard headers).
-bool Fill(const std::string& topic_name) {
+// The header modes of BM_AllocReceive's range(0), and the topic each is read from.
+constexpr messagecorps::HeaderMode kReceiveModes[] = {messagecorps::HeaderMode::kStandard,
+                                                      messagecorps::HeaderMode::kCompact,
+                                                      messagecorps::HeaderMode::kNone};
+const char* const kReceiveTopics[] = {"alloc-recv-mc", "alloc-recv-mc-compact",
+                                      "alloc-recv-mc-none"};
+
+// Fills `topic` with kReceiveCount 100 B Images (messagecorps, raw encoding, `headers`).
+bool Fill(const std::string& topic_name, messagecorps::HeaderMode headers) {
   messagecorps::ProducerConfig config;
   config.brokers = g_brokers;
   config.envelope = kSettings;
+  config.headers = headers;
   auto producer = messagecorps::Producer::Create(config);
   if (!producer.ok()) return false;
   messagecorps::TopicOptions options;
@@ -211,9 +219,14 @@ bool Fill(const std::string& topic_name) {
   return (*producer)->Flush(std::chrono::seconds(30)).ok();
 }
 
+// range(0): index into kReceiveModes (0 standard headers, 1 compact, 2 none).
 void BM_AllocReceive(benchmark::State& state) {
-  static const bool filled = Fill("alloc-recv-mc");
-  if (!filled) {
+  const auto mode = static_cast<size_t>(state.range(0));
+  const std::string topic_name = kReceiveTopics[mode];
+  static bool filled[3] = {Fill(kReceiveTopics[0], kReceiveModes[0]),
+                           Fill(kReceiveTopics[1], kReceiveModes[1]),
+                           Fill(kReceiveTopics[2], kReceiveModes[2])};
+  if (!filled[mode]) {
     state.SkipWithError("could not fill the topic");
     return;
   }
@@ -221,13 +234,13 @@ void BM_AllocReceive(benchmark::State& state) {
     messagecorps::TypeRegistry registry;
     messagecorps::TopicOptions options;
     options.encoding = messagecorps::Encoding::kRaw;
-    (void)registry.Bind(messagecorps::Topic<protobuf::data::Image>("alloc-recv-mc", options));
+    (void)registry.Bind(messagecorps::Topic<protobuf::data::Image>(topic_name, options));
     messagecorps::ConsumerConfig config;
     config.brokers = g_brokers;
     config.registry = &registry;
     config.group_id = "alloc-bench";
     for (int p = 0; p < kPartitions; ++p) {
-      config.assignment.push_back({"alloc-recv-mc", p, messagecorps::kOffsetBeginning});
+      config.assignment.push_back({topic_name, p, messagecorps::kOffsetBeginning});
     }
     auto consumer = messagecorps::Consumer::Create(config);
     if (!consumer.ok()) {
@@ -255,10 +268,10 @@ void BM_AllocReceive(benchmark::State& state) {
     state.counters["messages"] = got - base;
   }
 }
-BENCHMARK(BM_AllocReceive)->Iterations(1);
+BENCHMARK(BM_AllocReceive)->Arg(0)->Arg(1)->Arg(2)->Iterations(1);
 
 void BM_AllocReceiveRawLibrdkafka(benchmark::State& state) {
-  static const bool filled = Fill("alloc-recv-raw");
+  static const bool filled = Fill("alloc-recv-raw", messagecorps::HeaderMode::kStandard);
   if (!filled) {
     state.SkipWithError("could not fill the topic");
     return;
@@ -320,7 +333,8 @@ std::string StartBrokerProcess() {
     auto broker = messagecorps::EmbeddedBroker::Start();
     std::string line = "\n";
     if (broker.ok()) {
-      for (const char* t : {"alloc-send", kLongTopic, "alloc-recv-mc", "alloc-recv-raw"}) {
+      for (const char* t : {"alloc-send", kLongTopic, kReceiveTopics[0], kReceiveTopics[1],
+                            kReceiveTopics[2], "alloc-recv-raw"}) {
         (void)(*broker)->CreateTopic(t, kPartitions);
       }
       line = (*broker)->bootstrap_servers() + "\n";

@@ -1,5 +1,7 @@
 #include "messagecorps/codec.h"
 
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <google/protobuf/message.h>
 #include <google/protobuf/message_lite.h>
 #include <zlib.h>
@@ -430,19 +432,42 @@ absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encodin
   return Invalid("Unwrap: unknown encoding");
 }
 
-absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf::Message* out,
-                    const DecodeLimits& limits, std::string* scratch) {
+namespace {
+
+// Unwrap + `parse(payload)`; `parse` is a clearing parse or a merge.
+template <typename Parse>
+absl::Status UnwrapAndParse(std::string_view value, Encoding encoding,
+                            google::protobuf::Message* out, const DecodeLimits& limits,
+                            std::string* scratch, Parse parse) {
   if (out == nullptr) return Invalid("Decode: out is null");
-  out->Clear();
   absl::StatusOr<std::string_view> payload = Unwrap(value, encoding, limits, scratch);
   if (!payload.ok()) return payload.status();
-  if (payload->size() > static_cast<size_t>(INT_MAX) ||
-      !out->ParseFromArray(payload->data(), static_cast<int>(payload->size()))) {
-    out->Clear();
+  if (payload->size() > static_cast<size_t>(INT_MAX) || !parse(*payload)) {
     return Invalid(absl::StrCat(AsAbsl(EncodingName(encoding)), " payload of ", payload->size(),
                                 " bytes does not parse as ", out->GetDescriptor()->full_name()));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf::Message* out,
+                    const DecodeLimits& limits, std::string* scratch) {
+  if (out != nullptr) out->Clear();
+  absl::Status s = UnwrapAndParse(value, encoding, out, limits, scratch, [out](std::string_view p) {
+    return out->ParseFromArray(p.data(), static_cast<int>(p.size()));
+  });
+  if (!s.ok() && out != nullptr) out->Clear();
+  return s;
+}
+
+absl::Status DecodeInto(std::string_view value, Encoding encoding, google::protobuf::Message* out,
+                        const DecodeLimits& limits, std::string* scratch) {
+  return UnwrapAndParse(value, encoding, out, limits, scratch, [out](std::string_view p) {
+    const int size = static_cast<int>(p.size());
+    google::protobuf::io::ArrayInputStream in(p.data(), size);
+    return out->MergeFromBoundedZeroCopyStream(&in, size);
+  });
 }
 
 std::string ToSeedRestJson(std::string_view serialized) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -91,38 +92,68 @@ void LogReceivedRecord(spdlog::logger& logger, const ReceivedMessage& r) {
 
 }  // namespace
 
-struct ReceivedMessage::Record {
-  std::shared_ptr<void> client;  // keeps the rd_kafka_t alive: destroyed after `message`
-  internal::MessageHandle message;
+// Decoded message objects to reuse, per type (see ReceivedMessage in consumer.h). Shared by the
+// polling thread (Take) and whichever threads destroy ReceivedMessages (Give).
+class MessagePool {
+ public:
+  std::unique_ptr<google::protobuf::Message> Take(const google::protobuf::Descriptor* type) {
+    std::lock_guard lock(mu_);
+    auto it = free_.find(type);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    std::unique_ptr<google::protobuf::Message> m = std::move(it->second.back());
+    it->second.pop_back();
+    return m;
+  }
+  void Give(std::unique_ptr<google::protobuf::Message> m) {
+    // Outside the lock. Clear() deletes sub-messages (and their strings) of a message not on an
+    // arena: the envelope, where most of a small record's allocations are, is taken out first and
+    // put back cleared, so that the next parse reuses its strings.
+    const google::protobuf::FieldDescriptor* field = EnvelopeField(m->GetDescriptor());
+    const google::protobuf::Reflection* reflection = m->GetReflection();
+    google::protobuf::Message* envelope = field != nullptr && reflection->HasField(*m, field)
+                                              ? reflection->ReleaseMessage(m.get(), field)
+                                              : nullptr;
+    m->Clear();
+    if (envelope != nullptr) {
+      envelope->Clear();
+      reflection->SetAllocatedMessage(m.get(), envelope, field);
+    }
+    std::lock_guard lock(mu_);
+    auto& list = free_[m->GetDescriptor()];
+    if (list.size() < kMaxPooledMessages) list.push_back(std::move(m));
+    // A full list: `m` is deleted when this returns, after the lock is released.
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<const google::protobuf::Descriptor*,
+                     std::vector<std::unique_ptr<google::protobuf::Message>>>
+      free_;
 };
 
-ReceivedMessage::ReceivedMessage(ReceivedMessage&&) noexcept = default;
-ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&&) noexcept = default;
-ReceivedMessage::~ReceivedMessage() = default;
-
 std::string_view ReceivedMessage::topic() const {
-  return rd_kafka_topic_name(record_->message->rkt);
+  return rd_kafka_topic_name(record_->rkt);
 }
-int32_t ReceivedMessage::partition() const { return record_->message->partition; }
-int64_t ReceivedMessage::offset() const { return record_->message->offset; }
+int32_t ReceivedMessage::partition() const { return record_->partition; }
+int64_t ReceivedMessage::offset() const { return record_->offset; }
 std::optional<std::string_view> ReceivedMessage::key() const {
-  const rd_kafka_message_t* m = record_->message.get();
+  const rd_kafka_message_t* m = record_;
   if (m->key == nullptr) return std::nullopt;
   return std::string_view(static_cast<const char*>(m->key), m->key_len);
 }
 std::string_view ReceivedMessage::value() const {
-  const rd_kafka_message_t* m = record_->message.get();
+  const rd_kafka_message_t* m = record_;
   if (m->payload == nullptr) return {};
   return std::string_view(static_cast<const char*>(m->payload), m->len);
 }
 int64_t ReceivedMessage::timestamp_ms() const {
   rd_kafka_timestamp_type_t type;
-  return rd_kafka_message_timestamp(record_->message.get(), &type);
+  return rd_kafka_message_timestamp(record_, &type);
 }
 Headers ReceivedMessage::headers() const {
   Headers out;
   rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(record_->message.get(), &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_message_headers(record_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return out;
   }
   const char* name;
@@ -136,20 +167,35 @@ Headers ReceivedMessage::headers() const {
 }
 std::optional<std::string_view> ReceivedMessage::header(std::string_view key) const {
   std::string k(key);
-  return HeaderOf(record_->message.get(), k.c_str());
+  return HeaderOf(record_, k.c_str());
+}
+
+// A reused message keeps its envelope across records (MessagePool::Give): when the record had
+// none, it is still there, empty, and is removed so that has__message_data() tells the truth.
+// (A record with an explicitly empty `_message_data` therefore reads as one without it.)
+void DropEmptyEnvelope(google::protobuf::Message& message) {
+  const google::protobuf::FieldDescriptor* field = EnvelopeField(message.GetDescriptor());
+  if (field == nullptr) return;
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  if (reflection->HasField(message, field) &&
+      reflection->GetMessage(message, field).ByteSizeLong() == 0) {
+    reflection->ClearField(&message, field);
+  }
 }
 
 // Builds ReceivedMessage objects (it is the one friend that may).
 struct ConsumerInternals {
+  // The pool of the consumer whose state `client` is.
+  static MessagePool& PoolOf(void* client);
   static ReceivedMessage Make(std::shared_ptr<void> client, internal::MessageHandle m) {
     ReceivedMessage r;
-    r.record_ = std::make_unique<ReceivedMessage::Record>();
-    r.record_->client = std::move(client);
-    r.record_->message = std::move(m);
+    r.client_ = std::move(client);
+    r.record_ = m.release();
     return r;
   }
-  static void Decode(ReceivedMessage& r, const TypeRegistry& registry, const DecodeLimits& limits) {
-    const rd_kafka_message_t* m = r.record_->message.get();
+  static void Decode(ReceivedMessage& r, const TypeRegistry& registry, const DecodeLimits& limits,
+                     MessagePool& pool) {
+    const rd_kafka_message_t* m = r.record_;
     std::string_view value = r.value();
     std::string_view topic = r.topic();
 
@@ -178,14 +224,22 @@ struct ConsumerInternals {
                                            " (and the record names none known in ce_type)"));
       return;
     }
-    std::unique_ptr<google::protobuf::Message> message = registry.NewMessage(type);
+    std::unique_ptr<google::protobuf::Message> message = pool.Take(type);
+    const bool reused = message != nullptr;
+    if (!reused) message = registry.NewMessage(type);
     thread_local std::string scratch;
-    absl::Status s = messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
+    absl::Status s =
+        reused ? DecodeInto(value, r.encoding_, message.get(), limits, &scratch)
+               : messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
+    if (s.ok() && reused) DropEmptyEnvelope(*message);
     if (!s.ok()) {
       r.decode_status_ = absl::Status(s.code(), absl::StrCat(AsAbsl(topic), "[", r.partition(),
                                                              "]@", r.offset(), ": ", s.message()));
       return;
     }
+    // Pooled only when small: a cleared message keeps its string capacity.
+    const size_t parsed = r.encoding_ == Encoding::kSeed ? message->ByteSizeLong() : value.size();
+    r.poolable_ = parsed <= kMaxPooledMessageBytes;
     FillReceiveInfo(*message, r.offset(), r.partition());
     r.trace_ = TraceOf(*message);
     r.message_ = std::move(message);
@@ -197,12 +251,42 @@ struct ConsumerInternals {
     }
   }
   static void TraceFromHeaders(ReceivedMessage& r) {
-    if (auto tp = HeaderOf(r.record_->message.get(), "traceparent")) {
+    if (auto tp = HeaderOf(r.record_, "traceparent")) {
       auto t = TraceContext::FromTraceparent(*tp);
       if (t.ok()) r.trace_ = *t;
     }
   }
 };
+
+ReceivedMessage::ReceivedMessage(ReceivedMessage&& other) noexcept
+    : client_(std::move(other.client_)),
+      record_(std::exchange(other.record_, nullptr)),
+      message_(std::move(other.message_)),
+      decode_status_(std::move(other.decode_status_)),
+      encoding_(other.encoding_),
+      poolable_(other.poolable_),
+      trace_(other.trace_) {}
+
+ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&& other) noexcept {
+  if (this != &other) {
+    ReceivedMessage old(std::move(*this));  // released (pooled, destroyed) on return
+    client_ = std::move(other.client_);
+    record_ = std::exchange(other.record_, nullptr);
+    message_ = std::move(other.message_);
+    decode_status_ = std::move(other.decode_status_);
+    encoding_ = other.encoding_;
+    poolable_ = other.poolable_;
+    trace_ = other.trace_;
+  }
+  return *this;
+}
+
+ReceivedMessage::~ReceivedMessage() {
+  if (message_ && poolable_ && client_) ConsumerInternals::PoolOf(client_.get()).Give(std::move(message_));
+  message_.reset();
+  // The record before the handle (client_, released after this body).
+  if (record_) rd_kafka_message_destroy(record_);
+}
 
 struct Consumer::Impl : internal::ClientCore {
   absl::Status PauseOrResume(const std::vector<TopicPartition>& partitions, bool pause);
@@ -224,6 +308,7 @@ struct Consumer::Impl : internal::ClientCore {
   // Next offset after everything handed out so far (CommitAll).
   std::map<PartitionKey, int64_t> consumed;
   std::vector<rd_kafka_message_t*> batch;
+  MessagePool pool;
 
   ~Impl() {
     // Close() has left the group (or given up within its timeout): do not let destroy try again and
@@ -363,6 +448,10 @@ struct Consumer::Impl : internal::ClientCore {
     return ListError(rd_kafka_event_topic_partition_list(ev.get()), "commit");
   }
 };
+
+MessagePool& ConsumerInternals::PoolOf(void* client) {
+  return static_cast<Consumer::Impl*>(client)->pool;
+}
 
 namespace {
 
@@ -552,7 +641,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
     *run_consumed = m->offset + 1;
     ReceivedMessage r = ConsumerInternals::Make(impl_, std::move(m));
     if (impl_->config.decode) {
-      ConsumerInternals::Decode(r, *impl_->registry, impl_->config.limits);
+      ConsumerInternals::Decode(r, *impl_->registry, impl_->config.limits, impl_->pool);
     } else {
       ConsumerInternals::TraceFromHeaders(r);
     }

@@ -322,6 +322,10 @@ bool HasEnvelopeField(const google::protobuf::Descriptor* type) {
   return FindEnvelopeField(type) != nullptr;
 }
 
+const google::protobuf::FieldDescriptor* EnvelopeField(const google::protobuf::Descriptor* type) {
+  return FindEnvelopeField(type);
+}
+
 absl::StatusOr<Envelope> Stamp(google::protobuf::Message& message, const EnvelopeSettings& settings,
                                const TraceContext* parent, const Clock& clock) {
   Envelope env;

@@ -95,6 +95,11 @@ absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encodin
 // Unwrap + parse into *out (cleared first). A parse failure is kInvalidArgument naming the type.
 absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf::Message* out,
                     const DecodeLimits& limits, std::string* scratch);
+// The same without clearing *out first: the value is merged into it (protobuf merge rules). For
+// a message prepared for reuse (cleared, with sub-messages kept so that parsing reuses their
+// storage, as the Consumer's pool does). After a failure *out is partly merged: discard it.
+absl::Status DecodeInto(std::string_view value, Encoding encoding, google::protobuf::Message* out,
+                        const DecodeLimits& limits, std::string* scratch);
 
 // The original's REST form: {"protobuf": "<lowercase hex of the serialized bytes>"}.
 std::string ToSeedRestJson(std::string_view serialized);

@@ -45,6 +45,8 @@
 #include "messagecorps/topic.h"
 #include "messagecorps/trace_context.h"
 
+struct rd_kafka_message_s;  // librdkafka's record (rd_kafka_message_t)
+
 namespace google::protobuf {
 class Message;
 }
@@ -118,6 +120,12 @@ struct ConsumerConfig : ClientConfig {
 std::string DefaultAssignmentStrategy();
 
 // One received record. Move-only; owns the librdkafka message.
+// Allocation: the decoded message object comes from a pool of its Consumer and goes back to it
+// when the ReceivedMessage is destroyed (on any thread), cleared but with its string and
+// sub-message storage kept, so that parsing the next record of that type allocates nothing.
+// Only messages decoded from at most kMaxPooledMessageBytes are pooled, at most
+// kMaxPooledMessages per type (so the pool holds at most 16 MiB per type). release_message()
+// takes the message out of that cycle.
 class ReceivedMessage {
  public:
   ReceivedMessage(ReceivedMessage&&) noexcept;
@@ -156,13 +164,19 @@ class ReceivedMessage {
   friend class Consumer;
   friend struct ConsumerInternals;
   ReceivedMessage() = default;
-  struct Record;
-  std::unique_ptr<Record> record_;  // the librdkafka message + a share of its client
+  // A share of the consumer's state (its librdkafka handle, its message pool): librdkafka needs
+  // its messages destroyed before its handle, so the handle lives until the last record is gone.
+  std::shared_ptr<void> client_;
+  rd_kafka_message_s* record_ = nullptr;  // owned
   std::unique_ptr<google::protobuf::Message> message_;
   absl::Status decode_status_;
   Encoding encoding_ = Encoding::kRaw;
+  bool poolable_ = false;  // message_ was decoded from at most kMaxPooledMessageBytes
   TraceContext trace_;
 };
+
+inline constexpr size_t kMaxPooledMessageBytes = 16 * 1024;
+inline constexpr size_t kMaxPooledMessages = 1024;
 
 class Consumer {
  public:
@@ -210,6 +224,7 @@ class Consumer {
   const std::string& group_id() const;
 
  private:
+  friend struct ConsumerInternals;
   struct Impl;
   explicit Consumer(std::shared_ptr<Impl> impl);
   // Shared with every ReceivedMessage: librdkafka requires all its messages to be destroyed before

@@ -68,6 +68,8 @@ void FormatIsoDate(std::chrono::system_clock::time_point t, std::array<char, 32>
 // True when the message type has a `_message_data` field of type protobuf.common.messageData.
 // Cached per descriptor; thread-safe.
 bool HasEnvelopeField(const google::protobuf::Descriptor* type);
+// That field, or nullptr when the type has none. Cached likewise.
+const google::protobuf::FieldDescriptor* EnvelopeField(const google::protobuf::Descriptor* type);
 
 // Stamps `message` (if it has the field) and returns the envelope used.
 //  parent: the trace of the message this one derives from (may be null or empty).

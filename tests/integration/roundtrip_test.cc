@@ -37,6 +37,10 @@ TEST(RoundTrip, TenThousandImagesThroughThreePartitionsArriveOnce) {
   std::atomic<int> delivered{0}, failed{0};
   ProducerConfig pc;
   pc.on_delivery = [&](const DeliveryReport& r) { (r.status.ok() ? delivered : failed)++; };
+  // Keyless records stick to one partition per batch (sticky.partitioning.linger.ms): 10,000 small
+  // records make only a few batches, which sometimes all went to 2 of the 3 partitions. Without
+  // stickiness each record picks a partition at random.
+  pc.properties["sticky.partitioning.linger.ms"] = "0";
   auto producer = MakeProducer(brokers, pc);
   ASSERT_NE(producer, nullptr);
   protobuf::data::Image image;
@@ -118,6 +122,101 @@ TEST(RoundTrip, ImageCarriesEnvelopeAndStandardHeaders) {
   std::string traceparent(m.header("traceparent").value_or(""));
   EXPECT_EQ(traceparent.substr(3, 32), image._message_data().trace_id());
   EXPECT_EQ(std::string(m.trace().trace_id()), image._message_data().trace_id());
+}
+
+// HeaderMode::kCompact: three headers, and what the consumer needs from them still works (the
+// encoding, the trace, the type check that sends a wrong-typed record to decode failure).
+TEST(RoundTrip, CompactHeadersCarryTypeTraceAndEncodingOnly) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string topic_name = UniqueName("compact");
+  CreateTopicOrFail(brokers, topic_name, 1);
+  ProducerConfig config;
+  config.headers = HeaderMode::kCompact;
+  auto producer = MakeProducer(brokers, config);
+  TopicOptions raw;
+  raw.encoding = Encoding::kRaw;
+  protobuf::data::Image image;
+  image.set_frame(7);
+  ASSERT_TRUE(producer->SendSync(Topic<protobuf::data::Image>(topic_name, raw), image).ok());
+  // A Prediction into the Image topic: its compact ce_type gives it away.
+  protobuf::predictions::Prediction prediction;
+  ASSERT_TRUE(
+      producer->SendSync(Topic<protobuf::predictions::Prediction>(topic_name, raw), prediction).ok());
+
+  TypeRegistry registry;
+  ASSERT_TRUE(registry.Bind(Topic<protobuf::data::Image>(topic_name, raw)).ok());
+  ConsumerConfig bound;
+  bound.registry = &registry;
+  auto consumer = MakeConsumer(brokers, {topic_name}, UniqueName("group"), bound);
+  auto got = PollUntil(*consumer, 2, 60s);
+  ASSERT_EQ(got.size(), 2u);
+  Headers headers = got[0].headers();
+  ASSERT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers[0].first, "ce_type");
+  EXPECT_EQ(headers[0].second, "protobuf.data.Image");
+  EXPECT_EQ(headers[1].first, "traceparent");
+  EXPECT_EQ(headers[1].second.substr(3, 32), image._message_data().trace_id());
+  EXPECT_EQ(headers[2].first, "mcorps-encoding");
+  EXPECT_EQ(headers[2].second, "raw");
+  ASSERT_TRUE(got[0].decode_status().ok()) << got[0].decode_status();
+  EXPECT_EQ(got[0].encoding(), Encoding::kRaw);
+  EXPECT_EQ(got[0].As<protobuf::data::Image>()->frame(), 7);
+  EXPECT_EQ(std::string(got[0].trace().trace_id()), image._message_data().trace_id());
+  EXPECT_EQ(got[1].decode_status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(got[1].decode_status().message().find("protobuf.predictions.Prediction"), std::string::npos)
+      << got[1].decode_status();
+}
+
+// Decoded messages are recycled (ReceivedMessage in consumer.h): a record decoded into a message
+// that held an earlier one must show nothing of it — not its envelope strings, not its fields.
+TEST(RoundTrip, RecycledMessagesCarryNothingOverFromEarlierRecords) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string topic_name = UniqueName("recycle");
+  CreateTopicOrFail(brokers, topic_name, 1);
+  auto producer = MakeProducer(brokers);
+  TopicOptions raw;
+  raw.encoding = Encoding::kRaw;
+  Topic<protobuf::data::Image> topic(topic_name, raw);
+  protobuf::data::Image full;
+  full.set_image_data(std::string(1000, 'x'));
+  full.set_source("camera-1");
+  full.set_frame(1);
+  ASSERT_TRUE(producer->SendSync(topic, full).ok());
+  // Like the original's records from another writer: no envelope, no headers.
+  protobuf::data::Image bare;
+  bare.set_image_data("y");
+  ASSERT_TRUE(producer->SendEncoded(topic_name, bare.SerializeAsString()).ok());
+  ASSERT_TRUE(producer->SendSync(topic, full).ok());
+  ASSERT_TRUE(producer->Flush(10s).ok());
+
+  TypeRegistry registry;
+  ASSERT_TRUE(registry.Bind(topic).ok());
+  ConsumerConfig one_at_a_time;
+  one_at_a_time.registry = &registry;
+  one_at_a_time.max_batch = 1;
+  auto consumer = MakeConsumer(brokers, {topic_name}, UniqueName("group"), one_at_a_time);
+  std::vector<protobuf::data::Image> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (seen.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    auto batch = consumer->Poll(200ms);  // the previous batch is gone: its message is pooled
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    for (const ReceivedMessage& m : *batch) {
+      ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
+      seen.push_back(*m.As<protobuf::data::Image>());
+    }
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].source(), "camera-1");
+  EXPECT_EQ(seen[1].image_data(), "y");
+  EXPECT_EQ(seen[1].source(), "");
+  EXPECT_EQ(seen[1].frame(), 0);
+  EXPECT_EQ(seen[1]._message_data().uuid(), "");
+  EXPECT_EQ(seen[1]._message_data().trace_id(), "");
+  EXPECT_EQ(seen[1]._message_data().offset(), 1);  // filled on receive, as the original did
+  EXPECT_EQ(seen[2].image_data(), full.image_data());
+  EXPECT_EQ(seen[2]._message_data().uuid(), full._message_data().uuid());
 }
 
 TEST(RoundTrip, PredictionDerivedFromImageInheritsTheTrace) {

@@ -645,6 +645,28 @@ TEST(Concurrency, ThreadsEncodeAndDecodeIndependently) {
 
 // --- REST form ---------------------------------------------------------------------------------
 
+// DecodeInto merges: what the value does not set is left as it was (the Consumer's pool relies on
+// clearing first); failures are the same errors as Decode's.
+TEST(DecodeInto, MergesIntoWhatIsThere) {
+  protobuf::data::Image sent;
+  sent.set_frame(5);
+  std::string value;
+  EncodeOptions seed;
+  seed.encoding = Encoding::kSeed;
+  ASSERT_TRUE(Encode(sent, seed, &value).ok());
+  protobuf::data::Image out;
+  out.set_source("kept");
+  std::string scratch;
+  ASSERT_TRUE(DecodeInto(value, Encoding::kSeed, &out, DecodeLimits{}, &scratch).ok());
+  EXPECT_EQ(out.frame(), 5);
+  EXPECT_EQ(out.source(), "kept");
+  absl::Status bad = DecodeInto("\x78\x9c\x01", Encoding::kSeed, &out, DecodeLimits{}, &scratch);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  absl::Status garbage = DecodeInto("\xff\xff\xff", Encoding::kRaw, &out, DecodeLimits{}, &scratch);
+  EXPECT_EQ(garbage.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(garbage.message().find("protobuf.data.Image"), std::string::npos) << garbage;
+}
+
 TEST(RestForm, WritesLowercaseHex) {
   EXPECT_EQ(ToSeedRestJson(Unhex(kSmallSerialized)),
             std::string("{\"protobuf\":\"") + std::string(kSmallSerialized) + "\"}");
