@@ -32,6 +32,9 @@ CONTENDERS = {
     # (stamped, encoded Image + the 8 standard headers, built per message as the library does).
     "raw/one-per-poll": {"kind": "cxx", "args": ["--contender", "raw", "--poll", "one"]},
     "raw/same-record": {"kind": "cxx", "args": ["--contender", "raw", "--record", "messagecorps"]},
+    # Hand-written librdkafka + protobuf: the serialized stamped Image (raw encoding, no headers),
+    # the consumer parsing each value into one reused Image. What messagecorps replaces.
+    "raw/protobuf": {"kind": "cxx", "args": ["--contender", "raw", "--record", "protobuf"]},
     "messagecorps/raw": {"kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw"]},
     "messagecorps/raw-compact": {
         "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw", "--headers", "compact"]},
@@ -59,6 +62,7 @@ RAW = {100: 1_500_000, 1024: 600_000, 921600: 1_500}
 WITH_HEADERS = {100: 500_000, 1024: 300_000, 921600: 1_500}
 COUNTS = {
     "raw": RAW, "raw/one-per-poll": RAW, "raw/same-record": WITH_HEADERS,
+    "raw/protobuf": {100: 1_000_000, 1024: 400_000, 921600: 1_500},
     "messagecorps/raw": WITH_HEADERS, "messagecorps/raw-compact": {100: 800_000, 1024: 400_000, 921600: 1_500},
     "messagecorps/raw-noheaders": {100: 1_000_000, 1024: 400_000, 921600: 1_500},
     "messagecorps/raw+lz4": WITH_HEADERS, "messagecorps/raw+zstd": WITH_HEADERS,
@@ -342,6 +346,9 @@ RATIO_PAIRS = [
     ("messagecorps/raw ÷ raw/same-record", "messagecorps/raw", "raw/same-record"),
     ("messagecorps/raw ÷ raw/one-per-poll", "messagecorps/raw", "raw/one-per-poll"),
     ("messagecorps/raw-compact ÷ raw", "messagecorps/raw-compact", "raw"),
+    ("messagecorps/raw ÷ raw/protobuf", "messagecorps/raw", "raw/protobuf"),
+    ("messagecorps/raw-compact ÷ raw/protobuf", "messagecorps/raw-compact", "raw/protobuf"),
+    ("messagecorps/raw-noheaders ÷ raw/protobuf", "messagecorps/raw-noheaders", "raw/protobuf"),
     ("messagecorps/raw-noheaders ÷ raw", "messagecorps/raw-noheaders", "raw"),
     ("messagecorps/raw+lz4 ÷ raw", "messagecorps/raw+lz4", "raw"),
     ("messagecorps/seed ÷ raw", "messagecorps/seed", "raw"),
