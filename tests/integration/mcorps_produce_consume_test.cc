@@ -384,5 +384,30 @@ TEST_F(McorpsProduceConsume, KeysHeadersAndTraceFilter) {
   EXPECT_THAT(keyed.out, HasSubstr("@2 cam-3\tprotobuf.data.Image\nframe: 3\n"));
 }
 
+// --header-mode: which standard headers the records carry; a bad mode is a usage error.
+TEST_F(McorpsProduceConsume, HeaderModes) {
+  const std::string topic = NewTopic("mcorps-header-mode");
+  for (const char* mode : {"standard", "compact", "none"}) {
+    RunResult r = Produce(topic, {"--type", "protobuf.data.Image", "--header-mode", mode},
+                          "{\"frame\": \"1\"}\n");
+    ASSERT_EQ(r.exit_code, 0) << mode << ": " << Describe(r);
+  }
+  RunResult bad =
+      Produce(topic, {"--type", "protobuf.data.Image", "--header-mode", "some"}, "{}\n");
+  EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
+  EXPECT_THAT(bad.err, HasSubstr("--header-mode"));
+
+  std::vector<Json> records = ConsumeJson(topic, {"--type", "protobuf.data.Image"});
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_TRUE(records[0]["headers"].contains("ce_specversion"));
+  EXPECT_TRUE(records[0]["headers"].contains("content-type"));
+  EXPECT_FALSE(records[1]["headers"].contains("ce_specversion"));
+  EXPECT_EQ(records[1]["headers"].size(), 3u) << records[1]["headers"].dump();
+  EXPECT_TRUE(records[1]["headers"].contains("traceparent"));
+  EXPECT_TRUE(!records[2].contains("headers") || records[2]["headers"].empty())
+      << records[2].dump();
+  for (const Json& r : records) EXPECT_EQ(r["message"]["frame"], "1") << r.dump();
+}
+
 }  // namespace
 }  // namespace mcorps::testing

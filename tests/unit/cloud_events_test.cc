@@ -150,6 +150,30 @@ TEST(CloudEvents, EmittingAllocatesNothing) {
   EXPECT_GT(bytes, 0u);
 }
 
+// HeaderMode::kCompact's set: the three a messagecorps consumer reads, with the same values as in
+// the full set, and ParseHeaders understands it.
+TEST(CloudEvents, CompactSetIsTypeTraceAndEncoding) {
+  Envelope env = FixedEnvelope();
+  Headers full = Emit(env, "protobuf.data.Image", Encoding::kRaw, "/messagecorps/camera");
+  Headers compact;
+  ForEachCompactHeader(env, "protobuf.data.Image", Encoding::kRaw,
+                       [&compact](std::string_view key, std::string_view value) {
+                         compact.emplace_back(std::string(key), std::string(value));
+                       });
+  ASSERT_EQ(compact.size(), 3u);
+  EXPECT_EQ(compact[0].first, "ce_type");
+  EXPECT_EQ(compact[1].first, "traceparent");
+  EXPECT_EQ(compact[2].first, "mcorps-encoding");
+  for (const auto& [key, value] : compact) EXPECT_EQ(FindHeader(full, key), value) << key;
+  ReceivedHeaders r = ParseHeaders(compact);
+  EXPECT_TRUE(r.problems.empty());
+  EXPECT_EQ(r.encoding, Encoding::kRaw);
+  EXPECT_EQ(r.type, "protobuf.data.Image");
+  ASSERT_TRUE(r.trace.has_value());
+  EXPECT_EQ(r.trace->trace_id(), env.trace.trace_id());
+  EXPECT_FALSE(r.id.has_value());
+}
+
 TEST(CloudEvents, FindHeaderTakesTheLast) {
   Headers headers = {{"a", "1"}, {"b", "2"}, {"a", "3"}};
   EXPECT_EQ(FindHeader(headers, "a"), "3");

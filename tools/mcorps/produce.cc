@@ -39,6 +39,7 @@ struct ProduceOptions {
   std::string key_delimiter;
   std::vector<std::string> headers;
   std::string encoding;
+  std::string header_mode = "standard";
   int32_t schema_id = 0;
   int32_t partition = -1;
   std::string file = "-";
@@ -335,6 +336,9 @@ int RunProduce(const ProduceOptions& options) {
   messagecorps::ProducerConfig producer_config;
   static_cast<messagecorps::ClientConfig&>(producer_config) = *client;
   producer_config.on_delivery = [counts](const DeliveryReport& r) { counts->Record(r); };
+  producer_config.headers = options.header_mode == "compact" ? messagecorps::HeaderMode::kCompact
+                            : options.header_mode == "none"  ? messagecorps::HeaderMode::kNone
+                                                             : messagecorps::HeaderMode::kStandard;
   auto producer = messagecorps::Producer::Create(std::move(producer_config));
   if (!producer.ok()) return Fail(kExitRuntime, producer.status());
 
@@ -435,6 +439,11 @@ Command AddProduceCommand(CLI::App& parent) {
   app->add_option("--encoding", options->encoding,
                   "Value encoding (default: the topic's binding, else seed)")
       ->check(CLI::IsMember({"seed", "raw", "confluent"}, CLI::ignore_case));
+  app->add_option("--header-mode", options->header_mode,
+                  "Standard headers: standard (CloudEvents + traceparent + mcorps-encoding), "
+                  "compact (ce_type + traceparent + mcorps-encoding) or none (the original's "
+                  "records: value only)")
+      ->check(CLI::IsMember({"standard", "compact", "none"}));
   app->add_option("--schema-id", options->schema_id, "Schema Registry id (--encoding confluent)")
       ->check(CLI::PositiveNumber);
   app->add_option("--count", options->count,
