@@ -112,7 +112,7 @@ BENCHMARK(BM_AllocEncode)
 
 constexpr const char* kLongTopic = "alloc-send-a-topic-name-longer-than-15";
 
-// range(0): encoding; range(1): 1 = standard headers, 0 = none; range(2): 1 = a topic name longer
+// range(0): encoding; range(1): 1 = standard headers, 0 = none, 2 = compact; range(2): 1 = a topic name longer
 // than std::string's inline capacity.
 void BM_AllocSend(benchmark::State& state) {
   messagecorps::ProducerConfig config;
@@ -120,7 +120,9 @@ void BM_AllocSend(benchmark::State& state) {
   config.metrics = std::make_shared<messagecorps::Metrics>();
   config.envelope = kSettings;
   config.headers =
-      state.range(1) ? messagecorps::HeaderMode::kStandard : messagecorps::HeaderMode::kNone;
+      state.range(1) == 1   ? messagecorps::HeaderMode::kStandard
+      : state.range(1) == 2 ? messagecorps::HeaderMode::kCompact
+                            : messagecorps::HeaderMode::kNone;
   auto producer = messagecorps::Producer::Create(config);
   if (!producer.ok()) {
     state.SkipWithError(std::string(producer.status().message()).c_str());
@@ -146,12 +148,15 @@ void BM_AllocSend(benchmark::State& state) {
   alloc::Stop();
   if (!flushed.ok()) state.SkipWithError(std::string(flushed.message()).c_str());
   state.SetLabel(std::string(messagecorps::EncodingName(options.encoding)) +
-                 (state.range(1) ? " +headers" : " no headers") +
+                 (state.range(1) == 1   ? " +headers"
+                  : state.range(1) == 2 ? " +compact headers"
+                                        : " no headers") +
                  (state.range(2) ? ", long topic name" : ""));
   Report(state, in_send, alloc::AllThreads(), static_cast<double>(state.iterations()));
 }
 BENCHMARK(BM_AllocSend)
     ->Args({static_cast<int>(messagecorps::Encoding::kRaw), 1, 0})
+    ->Args({static_cast<int>(messagecorps::Encoding::kRaw), 2, 0})
     ->Args({static_cast<int>(messagecorps::Encoding::kRaw), 0, 0})
     ->Args({static_cast<int>(messagecorps::Encoding::kRaw), 0, 1})
     ->Args({static_cast<int>(messagecorps::Encoding::kSeed), 1, 0})
