@@ -132,7 +132,9 @@ class MessagePool {
       free_;
 };
 
-std::string_view ReceivedMessage::topic() const { return rd_kafka_topic_name(record_->rkt); }
+std::string_view ReceivedMessage::topic() const {
+  return rd_kafka_topic_name(record_->rkt);
+}
 int32_t ReceivedMessage::partition() const { return record_->partition; }
 int64_t ReceivedMessage::offset() const { return record_->offset; }
 std::optional<std::string_view> ReceivedMessage::key() const {
@@ -267,8 +269,7 @@ ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&& other) noexcept {
 }
 
 ReceivedMessage::~ReceivedMessage() {
-  if (message_ && poolable_ && client_)
-    ConsumerInternals::PoolOf(client_.get()).Give(std::move(message_));
+  if (message_ && poolable_ && client_) ConsumerInternals::PoolOf(client_.get()).Give(std::move(message_));
   message_.reset();
   // The record before the handle (client_, released after this body).
   if (record_) rd_kafka_message_destroy(record_);
@@ -392,52 +393,6 @@ struct Consumer::Impl : internal::ClientCore {
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk.get(), list.get());
     if (err) logger->warn("storing offsets failed: {}", rd_kafka_err2str(err));
   }
-
-  // librdkafka 2.0.2 stops fetching a partition whose local queue has reached
-  // queued.max.messages.kbytes (or queued.min.messages), and its broker thread only decides to
-  // fetch again when something wakes it — with nothing to do, up to 1 s later
-  // (fetch.queue.backoff.ms bounds this from librdkafka 2.3 on). A consumer slower than its fetcher
-  // (one that decodes) then idled up to a second per queue-full: 197k msg/s catching up on a
-  // 100 B backlog instead of the ~430k its CPU allows (BENCHMARKS.md, Memory). When the queue runs
-  // dry while a partition still has records to read, a watermark query — a request that goes
-  // through the partition's broker thread — wakes that thread, which then fetches again. One
-  // partition per wake, in turn (one broker thread serves all partitions it leads), at most every
-  // kWakeInterval, and only when the previous Poll returned records (a queue that just ran dry,
-  // not an idle consumer) and some partition is not at its end. Measured on a 1M × 100 B backlog
-  // (1 partition, default settings, same topic, alternated 3 times): 232-249k msg/s before,
-  // 494-658k after, peak RSS 101-104 MiB both.
-  static constexpr int kStallCheckMs = 5;
-  static constexpr std::chrono::milliseconds kWakeInterval{20};
-  void WakeStalledFetcher() {
-    if (!fetch_wake || assigned.empty() || !records_last_poll) return;
-    const auto now = SteadyClock::now();
-    if (now - last_wake < kWakeInterval) return;
-    // The next partition (in key order after the last one woken) that is not at its end.
-    const PartitionKey* pick = nullptr;
-    auto it = assigned.upper_bound(last_woken);
-    for (size_t i = 0; i < assigned.size(); ++i, ++it) {
-      if (it == assigned.end()) it = assigned.begin();
-      if (!at_end.count(*it)) {
-        pick = &*it;
-        break;
-      }
-    }
-    if (pick == nullptr) return;  // all at their end: nothing to fetch
-    last_wake = now;
-    last_woken = *pick;
-    int64_t low = 0, high = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        rk.get(), last_woken.first.c_str(), last_woken.second, &low, &high, kWakeTimeoutMs);
-    if (err) {
-      logger->debug("fetch wake-up of {}[{}]: {}", last_woken.first, last_woken.second,
-                    rd_kafka_err2str(err));
-    }
-  }
-  static constexpr int kWakeTimeoutMs = 100;
-  bool fetch_wake = true;  // off from librdkafka 2.3 on (fetch.queue.backoff.ms does it)
-  bool records_last_poll = false;
-  SteadyClock::time_point last_wake{};
-  PartitionKey last_woken;
 
   // Commits need a group: an explicit assignment has none.
   absl::Status CheckGroup() const {
@@ -569,8 +524,6 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
                                    : defaults.at("partition.assignment.strategy");
     impl->batch_fetch_safe = value.find("cooperative") == std::string::npos;
   }
-  constexpr int kFirstWithFetchQueueBackoff = 0x02030000;  // 2.3.0
-  impl->fetch_wake = rd_kafka_version() < kFirstWithFetchQueueBackoff;
   auto conf = internal::BuildConf(config, defaults, impl.get());
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::RebalanceTrampoline);
@@ -629,23 +582,16 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
   // position advanced past purged records does not matter there.
   const auto deadline = SteadyClock::now() + timeout;
   size_t n = 0;
-  bool woke = false;
   while (n < impl_->batch.size()) {
     int wait_ms = 0;
     if (n == 0) {
       wait_ms = static_cast<int>(std::max<int64_t>(
           0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
                  .count()));
-      // A short first wait: an empty queue may be a stalled fetcher (WakeStalledFetcher).
-      if (!woke) wait_ms = std::min(wait_ms, Impl::kStallCheckMs);
     }
     rd_kafka_message_t* m = rd_kafka_consume_queue(impl_->queue.get(), wait_ms);
     if (m == nullptr) {
-      if (n == 0 && !woke) {
-        woke = true;
-        impl_->WakeStalledFetcher();
-      }
-      if (n == 0 && SteadyClock::now() < deadline) continue;
+      if (n == 0 && wait_ms > 0 && SteadyClock::now() < deadline) continue;
       break;
     }
     impl_->batch[n++] = m;
@@ -658,7 +604,6 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
       break;
     }
   }
-  impl_->records_last_poll = n > 0;
   std::vector<ReceivedMessage> out;
   out.reserve(n);
   // Consecutive records mostly come from one partition: its bookkeeping (ownership, end flag,

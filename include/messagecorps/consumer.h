@@ -22,7 +22,8 @@
 // Memory: records fetched ahead are bounded by queued.max.messages.kbytes, 32 MiB by default here,
 // which kept a consumer catching up on a 1M-record backlog under 140 MiB RSS (BENCHMARKS.md,
 // Memory; RSS grows by ~3.5x any increase of it). With librdkafka < 2.3 a full queue pauses
-// fetching until librdkafka's broker thread next wakes; Poll wakes it when the queue runs dry.
+// fetching until librdkafka's broker thread next wakes, up to 1 s: a consumer slower than its
+// fetcher idles then (raise the cap if memory allows).
 //
 // Broker outages: librdkafka reconnects with bounded back-off (reconnect.backoff.max.ms, default
 // here 10 s); errors are logged and counted, not spun on silently; a fatal error is returned by Poll.
