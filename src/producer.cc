@@ -225,8 +225,11 @@ struct Producer::Impl : internal::ClientCore {
 
     internal::HeadersHandle headers;
     if (config.headers != HeaderMode::kNone || options.headers) {
-      const size_t standard = config.headers == HeaderMode::kStandard ? 8 : 3;
-      headers.reset(rd_kafka_headers_new(standard + (options.headers ? options.headers->size() : 0)));
+      const size_t envelope_headers = config.headers == HeaderMode::kStandard ? 8
+                                      : config.headers == HeaderMode::kCompact  ? 3
+                                                                                : 0;
+      headers.reset(
+          rd_kafka_headers_new(envelope_headers + (options.headers ? options.headers->size() : 0)));
     }
     rd_kafka_headers_t* h = headers.get();
     auto add = [h](std::string_view k, std::string_view v) {
