@@ -9,12 +9,14 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
+#include "fetch_waker.h"
 #include "messagecorps/envelope.h"
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
@@ -132,9 +134,7 @@ class MessagePool {
       free_;
 };
 
-std::string_view ReceivedMessage::topic() const {
-  return rd_kafka_topic_name(record_->rkt);
-}
+std::string_view ReceivedMessage::topic() const { return rd_kafka_topic_name(record_->rkt); }
 int32_t ReceivedMessage::partition() const { return record_->partition; }
 int64_t ReceivedMessage::offset() const { return record_->offset; }
 std::optional<std::string_view> ReceivedMessage::key() const {
@@ -269,7 +269,8 @@ ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&& other) noexcept {
 }
 
 ReceivedMessage::~ReceivedMessage() {
-  if (message_ && poolable_ && client_) ConsumerInternals::PoolOf(client_.get()).Give(std::move(message_));
+  if (message_ && poolable_ && client_)
+    ConsumerInternals::PoolOf(client_.get()).Give(std::move(message_));
   message_.reset();
   // The record before the handle (client_, released after this body).
   if (record_) rd_kafka_message_destroy(record_);
@@ -299,10 +300,13 @@ struct Consumer::Impl : internal::ClientCore {
   // Poll may take queued records with rd_kafka_consume_batch_queue (see Poll): false from the
   // start with a cooperative assignment strategy, and for good after Pause, Resume or Seek.
   bool batch_fetch_safe = true;
+  // Restarts a fetcher that stopped at a full queue (fetch_waker.h).
+  std::optional<internal::FetchWaker> waker;
 
   ~Impl() {
     // Close() has left the group (or given up within its timeout): do not let destroy try again and
     // block.
+    waker.reset();
     queue.reset();
     if (rk) rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   }
@@ -531,8 +535,18 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), errstr, sizeof errstr);
   if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("consumer: ", errstr));
+  // The queue bounds, as librdkafka will apply them, for the fetch waker.
+  auto conf_int = [&](const char* name) {
+    char value[64];
+    size_t size = sizeof value;
+    if (rd_kafka_conf_get(conf->get(), name, value, &size) != RD_KAFKA_CONF_OK) return int64_t{0};
+    return static_cast<int64_t>(std::strtoll(value, nullptr, 10));
+  };
+  const int64_t queue_max_bytes = conf_int("queued.max.messages.kbytes") * 1024;
+  const int64_t queue_max_records = conf_int("queued.min.messages");
   (void)conf->release();
   impl->rk.reset(rk);
+  impl->waker.emplace(rk, queue_max_bytes, queue_max_records);
   rd_kafka_poll_set_consumer(rk);
   impl->queue.reset(rd_kafka_queue_get_consumer(rk));
 
@@ -581,6 +595,10 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
   // rebalance only revokes, and a reassigned partition restarts from its committed offset, so a
   // position advanced past purged records does not matter there.
   const auto deadline = SteadyClock::now() + timeout;
+  if (int woken = impl_->waker->BeforeTake(rd_kafka_queue_length(impl_->queue.get()));
+      woken > 0 && impl_->metrics) {
+    impl_->metrics->Add(Counter::kFetchWakeups, static_cast<uint64_t>(woken));
+  }
   size_t n = 0;
   while (n < impl_->batch.size()) {
     int wait_ms = 0;
@@ -630,6 +648,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
       if (impl_->metrics) impl_->metrics->Add(Counter::kClientErrors);
       continue;
     }
+    impl_->waker->Taken(*m);
     if (m->rkt != run_topic || m->partition != run_partition) {
       PartitionKey key{rd_kafka_topic_name(m->rkt), m->partition};
       run_topic = m->rkt;

@@ -32,7 +32,10 @@ constexpr std::array<CounterInfo, kCounterCount> kCounters = {{
     {Counter::kHandlerErrors, "handler_errors", "Handler calls that returned an error."},
     {Counter::kRetries, "retries", "Handler calls retried."},
     {Counter::kSkipped, "messages_skipped", "Records skipped by a lagging consumer to catch up."},
-    {Counter::kClientErrors, "client_errors", "Kafka client errors (broker down, ...), retried by the client."},
+    {Counter::kClientErrors, "client_errors",
+     "Kafka client errors (broker down, ...), retried by the client."},
+    {Counter::kFetchWakeups, "fetch_wakeups",
+     "Requests that woke a broker thread whose fetcher stopped at a full consumer queue."},
 }};
 
 constexpr bool CountersInEnumOrder() {
@@ -248,6 +251,7 @@ MetricsSnapshot Metrics::Snapshot() const {
   s.retries = Get(Counter::kRetries);
   s.skipped = Get(Counter::kSkipped);
   s.client_errors = Get(Counter::kClientErrors);
+  s.fetch_wakeups = Get(Counter::kFetchWakeups);
   for (const auto& bucket : handler_buckets_) {
     s.handler_count += bucket.load(std::memory_order_relaxed);
   }

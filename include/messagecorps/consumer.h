@@ -1,32 +1,36 @@
 // messagecorps/consumer.h — receives records from Kafka decoded to their protobuf types.
 //
 // A Consumer subscribes to one or many topics in a consumer group (the group from the config, else
-// $LOG_TAG_GROUP, else "NOTSET", like the original) and returns batches of ReceivedMessage: the record
-// (topic, partition, offset, key, headers, timestamp) plus the value decoded to the topic's type
-// (TypeRegistry; the seed topics by default), with `_message_data.offset/.partition` filled in as the
-// original did. A record that does not decode is still returned, with decode_status() saying why and
-// no message(): per-message outcomes are never silent (the router sends such records to a DLQ).
-// Without a group, it reads an explicit list of partitions from given offsets instead
+// $LOG_TAG_GROUP, else "NOTSET", like the original) and returns batches of ReceivedMessage: the
+// record (topic, partition, offset, key, headers, timestamp) plus the value decoded to the topic's
+// type (TypeRegistry; the seed topics by default), with `_message_data.offset/.partition` filled in
+// as the original did. A record that does not decode is still returned, with decode_status() saying
+// why and no message(): per-message outcomes are never silent (the router sends such records to a
+// DLQ). Without a group, it reads an explicit list of partitions from given offsets instead
 // (ConsumerConfig::assignment: no rebalancing, no commits), as `mcorps consume` does without -G.
 //
 // Commits (at-least-once):
-//   CommitMode::kAuto   offsets of the records returned by one Poll are stored when the next Poll (or
-//                       Close) is called — i.e. after you processed them — and librdkafka commits the
-//                       stored offsets in the background (auto.commit.interval.ms).
+//   CommitMode::kAuto   offsets of the records returned by one Poll are stored when the next Poll
+//   (or
+//                       Close) is called — i.e. after you processed them — and librdkafka commits
+//                       the stored offsets in the background (auto.commit.interval.ms).
 //   CommitMode::kManual nothing is committed unless you call Commit/CommitAll.
 // Commits only ever cover partitions this consumer still owns: a commit for a revoked partition is
-// refused with kFailedPrecondition instead of racing the new owner. On revocation the offsets stored
-// so far are committed synchronously before the partitions are released. The assignment strategy
-// is DefaultAssignmentStrategy() unless the properties set partition.assignment.strategy.
+// refused with kFailedPrecondition instead of racing the new owner. On revocation the offsets
+// stored so far are committed synchronously before the partitions are released. The assignment
+// strategy is DefaultAssignmentStrategy() unless the properties set partition.assignment.strategy.
 //
 // Memory: records fetched ahead are bounded by queued.max.messages.kbytes, 32 MiB by default here,
 // which kept a consumer catching up on a 1M-record backlog under 140 MiB RSS (BENCHMARKS.md,
-// Memory; RSS grows by ~3.5x any increase of it). With librdkafka < 2.3 a full queue pauses
-// fetching until librdkafka's broker thread next wakes, up to 1 s: a consumer slower than its
-// fetcher idles then (raise the cap if memory allows).
+// Memory; RSS grows by ~3.5x any increase of it). A full queue stops librdkafka's fetcher until its
+// broker thread next wakes, up to 1 s later; when Poll has drained a full queue to a quarter it
+// wakes that thread with a small asynchronous request (DescribeConfigs of the broker's broker.id,
+// to each broker that delivered records), so a consumer slower than its fetcher does not idle.
+// Counted as Counter::kFetchWakeups; an authorization error on that request changes nothing.
 //
 // Broker outages: librdkafka reconnects with bounded back-off (reconnect.backoff.max.ms, default
-// here 10 s); errors are logged and counted, not spun on silently; a fatal error is returned by Poll.
+// here 10 s); errors are logged and counted, not spun on silently; a fatal error is returned by
+// Poll.
 //
 // Thread-safety: methods may be called from several threads (they serialize on an internal mutex),
 // but the normal pattern is one polling thread. Assign/revoke hooks run inside Poll on that thread.
@@ -71,10 +75,10 @@ struct TopicPartition {
 struct PartitionLag {
   std::string topic;
   int32_t partition = 0;
-  int64_t position = -1;   // next offset this consumer will read (-1: none yet)
-  int64_t committed = -1;  // committed offset of the group (-1: none)
+  int64_t position = -1;        // next offset this consumer will read (-1: none yet)
+  int64_t committed = -1;       // committed offset of the group (-1: none)
   int64_t low = -1, high = -1;  // watermarks
-  int64_t lag = -1;        // high - max(position, committed), -1 when unknown
+  int64_t lag = -1;             // high - max(position, committed), -1 when unknown
 };
 
 // Start offsets of ConsumerConfig::assignment besides absolute offsets (>= 0); librdkafka's
@@ -89,7 +93,7 @@ enum class CommitMode { kAuto, kManual };
 
 struct ConsumerConfig : ClientConfig {
   std::vector<std::string> topics;
-  std::string group_id;  // empty: $LOG_TAG_GROUP, else "NOTSET"
+  std::string group_id;                      // empty: $LOG_TAG_GROUP, else "NOTSET"
   StartOffset start = StartOffset::kLatest;  // where a group without committed offsets begins
   CommitMode commit = CommitMode::kAuto;
   // Topic -> type. Null: the seed defaults (VideoStream -> Image, Predictions -> Prediction).
@@ -149,8 +153,8 @@ class ReceivedMessage {
 
   // The encoding the value was decoded with (from headers, else detected from content).
   Encoding encoding() const { return encoding_; }
-  // OK, or why the value could not be decoded (kInvalidArgument: malformed; kNotFound: no type bound
-  // to the topic; kResourceExhausted: over DecodeLimits).
+  // OK, or why the value could not be decoded (kInvalidArgument: malformed; kNotFound: no type
+  // bound to the topic; kResourceExhausted: over DecodeLimits).
   const absl::Status& decode_status() const { return decode_status_; }
   // The decoded message (with offset/partition filled), or nullptr when decoding failed.
   const google::protobuf::Message* message() const { return message_.get(); }

@@ -47,8 +47,9 @@ enum class Counter {
   kRetries,         // retries: handler calls retried
   kSkipped,         // messages_skipped: records a lagging consumer skipped to catch up
   kClientErrors,    // client_errors: errors librdkafka reported (broker down, ...), retried by it
+  kFetchWakeups,    // fetch_wakeups: requests that restarted a fetcher idle on a full queue
 };
-inline constexpr std::size_t kCounterCount = 11;
+inline constexpr std::size_t kCounterCount = 12;
 
 // librdkafka's per-partition consumer gauges (partitions >= 0 of consumer clients only).
 struct PartitionGauges {
@@ -95,6 +96,7 @@ struct MetricsSnapshot {
   std::uint64_t retries = 0;
   std::uint64_t skipped = 0;
   std::uint64_t client_errors = 0;
+  std::uint64_t fetch_wakeups = 0;
   std::uint64_t handler_count = 0;    // observations in the handler-time histogram
   double handler_seconds_sum = 0;     // their sum
   std::vector<ClientGauges> clients;  // sorted by type

@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
 
+#include "messagecorps/metrics.h"
 #include "messagecorps/router.h"
 #include "messagecorps/seed_topics.h"
 #include "support/kafka_test_env.h"
@@ -173,6 +175,65 @@ TEST(BrokerDown, CloseRouterStopAndProducerCloseReturnInTimeWhileEveryNodeIsKill
     std::cerr << "producer closed in " << took.count() << " ms\n";
     EXPECT_LE(took, 4s);  // close_timeout 2 s + serving the purge reports
     EXPECT_EQ(failed.load(), 5) << "every undelivered record reported";
+  }
+  ExpectClusterServes(brokers, 90s);
+}
+
+// The consumer wakes librdkafka's fetcher when a full local queue drains (fetch_waker.h) with a
+// request to the brokers. With every node killed that request cannot be sent: it must stay pending
+// inside librdkafka, never block Poll, Close or the consumer's release. (An earlier wake-up used a
+// watermark query, which blocked Poll for socket.timeout.ms in this situation.)
+TEST(BrokerDown, PollStaysBoundedWhileAFetchWakeUpCannotReachAnyNode) {
+  const std::string brokers = TestBrokers();
+  ASSERT_FALSE(brokers.empty());
+  const std::string topic = UniqueName("wake");
+  CreateTopicOrFail(brokers, topic, 1, kNodes);
+  {
+    auto producer = MakeProducer(brokers);
+    Image image;
+    image.set_image_data(std::string(1024, 'w'));
+    for (int i = 0; i < 2000; ++i) ASSERT_TRUE(producer->Send(Topic<Image>(topic), image).ok());
+    ASSERT_TRUE(producer->Flush(30s).ok());
+  }
+  ConsumerConfig config;
+  config.metrics = std::make_shared<Metrics>();
+  config.max_batch = 5;
+  config.properties["socket.timeout.ms"] = std::to_string(kSocketTimeout.count());
+  config.properties["queued.max.messages.kbytes"] = "64";
+  config.properties["max.partition.fetch.bytes"] = "65536";
+  auto consumer = MakeConsumer(brokers, {topic}, UniqueName("wake"), config);
+  ASSERT_NE(consumer, nullptr);
+  // Some records in: the queue has been seen full, the next drain wakes the fetcher.
+  size_t got = PollUntil(*consumer, 100, 60s).size();
+  ASSERT_EQ(got, 100u);
+  const uint64_t wakeups_before = config.metrics->Get(Counter::kFetchWakeups);
+  {
+    RestartAll restart;
+    for (int n = 1; n <= kNodes; ++n) ASSERT_EQ(KafkaScript("kill " + std::to_string(n)), 0);
+    // Drain what was fetched (until 10 Polls in a row return nothing); every Poll returns within
+    // its timeout.
+    std::chrono::milliseconds slowest{0};
+    for (int i = 0, empty = 0; i < 2000 && empty < 10; ++i) {
+      absl::StatusOr<std::vector<ReceivedMessage>> batch;
+      auto took = Timed([&] { batch = consumer->Poll(100ms); });
+      slowest = std::max(slowest, took);
+      ASSERT_TRUE(batch.ok()) << batch.status();
+      got += batch->size();
+      empty = batch->empty() ? empty + 1 : 0;
+    }
+    const uint64_t wakeups = config.metrics->Get(Counter::kFetchWakeups) - wakeups_before;
+    std::cerr << "nodes killed: " << got << " records, " << wakeups
+              << " wake-ups sent, slowest Poll(100ms) " << slowest.count() << " ms\n";
+    EXPECT_GE(wakeups, 1u) << "the drained queue sent a wake-up to the dead node";
+    EXPECT_LE(slowest, 1s);
+
+    absl::Status closed;
+    auto took = Timed([&] { closed = consumer->Close(3s); });
+    std::cerr << "consumer Close(3s): " << took.count() << " ms, " << closed << "\n";
+    EXPECT_LE(took, 3500ms);
+    auto released = Timed([&] { consumer.reset(); });
+    std::cerr << "consumer released in " << released.count() << " ms\n";
+    EXPECT_LE(released, kSocketTimeout + 2s);
   }
   ExpectClusterServes(brokers, 90s);
 }

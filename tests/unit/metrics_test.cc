@@ -176,7 +176,7 @@ TEST(Metrics, SnapshotMapsEveryCounter) {
   const Counter all[] = {Counter::kSent,         Counter::kDelivered,     Counter::kDeliveryFailed,
                          Counter::kReceived,     Counter::kDecoded,       Counter::kDecodeFailed,
                          Counter::kDeadLettered, Counter::kHandlerErrors, Counter::kRetries,
-                         Counter::kSkipped,      Counter::kClientErrors};
+                         Counter::kSkipped,      Counter::kClientErrors,  Counter::kFetchWakeups};
   std::uint64_t n = 1;
   for (Counter c : all) m.Add(c, n++);
   const MetricsSnapshot s = m.Snapshot();
@@ -191,6 +191,7 @@ TEST(Metrics, SnapshotMapsEveryCounter) {
   EXPECT_EQ(s.retries, 9u);
   EXPECT_EQ(s.skipped, 10u);
   EXPECT_EQ(s.client_errors, 11u);
+  EXPECT_EQ(s.fetch_wakeups, 12u);
   EXPECT_TRUE(s.clients.empty());
 }
 
@@ -268,9 +269,14 @@ TEST(Metrics, PrometheusTextForAKnownState) {
       "# HELP mc_messages_skipped_total Records skipped by a lagging consumer to catch up.\n"
       "# TYPE mc_messages_skipped_total counter\n"
       "mc_messages_skipped_total{service=\"capture\"} 5\n"
-      "# HELP mc_client_errors_total Kafka client errors (broker down, ...), retried by the client.\n"
+      "# HELP mc_client_errors_total Kafka client errors (broker down, ...), retried by the "
+      "client.\n"
       "# TYPE mc_client_errors_total counter\n"
       "mc_client_errors_total{service=\"capture\"} 0\n"
+      "# HELP mc_fetch_wakeups_total Requests that woke a broker thread whose fetcher stopped at a "
+      "full consumer queue.\n"
+      "# TYPE mc_fetch_wakeups_total counter\n"
+      "mc_fetch_wakeups_total{service=\"capture\"} 0\n"
       "# HELP mc_handler_duration_seconds Time spent in message handlers, in seconds.\n"
       "# TYPE mc_handler_duration_seconds histogram\n"
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"0.0005\"} 0\n"
