@@ -4,7 +4,8 @@
 //
 //   mcorps_bench_macro --contender raw|messagecorps --mode MODE --brokers B --topic T
 //                      --partitions P --size BYTES --count N [--rate MSG_PER_S] [--warmup N]
-//                      [--encoding seed|raw|confluent] [--headers standard|compact|none] [-X key=value]...
+//                      [--encoding seed|raw|confluent] [--headers standard|compact|none] [-X
+//                      key=value]...
 //   MODE: produce          send --warmup records and flush (untimed), then N records, timed until
 //                          all are delivered
 //         consume          read warmup + N records from the beginning of T (assign, no group),
@@ -16,7 +17,8 @@
 // Both contenders use the same client settings: acks=all, enable.idempotence=true, linger.ms=5
 // (messagecorps' producer defaults, set explicitly for raw), -X properties for both (e.g.
 // compression.type=lz4); consumers read with batches of 500 and queued.min.messages=1000000,
-// queued.max.messages.kbytes=65536 for both (the library's default cap is 32 MiB: BENCHMARKS.md, Memory).
+// queued.max.messages.kbytes=65536 for both (the library's default cap is 32 MiB: BENCHMARKS.md,
+// Memory).
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
@@ -445,9 +447,9 @@ void McProduce(const Args& a, bool latency) {
   config.properties = a.props;
   config.metrics = std::make_shared<messagecorps::Metrics>();
   config.envelope = messagecorps::EnvelopeSettings{"bench", protobuf::common::DEVELOPMENT};
-  config.headers = a.headers == "none"      ? messagecorps::HeaderMode::kNone
-                   : a.headers == "compact" ? messagecorps::HeaderMode::kCompact
-                                            : messagecorps::HeaderMode::kStandard;
+  auto header_mode = messagecorps::ParseHeaderMode(a.headers);
+  if (!header_mode.ok()) Die(std::string(header_mode.status().message()));
+  config.headers = *header_mode;
   auto producer = messagecorps::Producer::Create(config);
   if (!producer.ok()) Die(std::string(producer.status().message()));
   messagecorps::Topic<protobuf::data::Image> topic(a.topic, TopicOptionsOf(a));

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
 #include "messagecorps/consumer.h"
@@ -20,6 +21,31 @@
 #include "rdkafka_handles.h"
 
 namespace messagecorps {
+
+std::string_view HeaderModeName(HeaderMode mode) {
+  switch (mode) {
+    case HeaderMode::kStandard:
+      return "standard";
+    case HeaderMode::kCompact:
+      return "compact";
+    case HeaderMode::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name) {
+  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
+    if (absl::EqualsIgnoreCase(
+            absl::string_view(name.data(), name.size()),
+            absl::string_view(HeaderModeName(mode).data(), HeaderModeName(mode).size()))) {
+      return mode;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown header mode \"",
+                                                 absl::string_view(name.data(), name.size()),
+                                                 "\" (expected standard, compact or none)"));
+}
 
 namespace {
 
@@ -89,10 +115,11 @@ struct Producer::Impl : internal::ClientCore {
       report.partition = m->partition;
       report.offset = m->err ? -1 : m->offset;
       if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
-        report.status = MakeError(absl::StatusCode::kDeadlineExceeded,
-                                  absl::StrCat("record to ", report.topic,
-                                               " not delivered before the producer closed (purged)"),
-                                  ErrorDetail{m->err, true, false});
+        report.status =
+            MakeError(absl::StatusCode::kDeadlineExceeded,
+                      absl::StrCat("record to ", report.topic,
+                                   " not delivered before the producer closed (purged)"),
+                      ErrorDetail{m->err, true, false});
       } else if (m->err) {
         bool retriable = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
                          m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
@@ -134,8 +161,8 @@ struct Producer::Impl : internal::ClientCore {
   void RunIdlePoller() {
     std::unique_lock lock(poller_mu);
     while (!stopping) {
-      poller_cv.wait_for(lock, outstanding.load(std::memory_order_relaxed) > 0 ? kIdlePoll
-                                                                                : kIdlePoll * 10);
+      poller_cv.wait_for(
+          lock, outstanding.load(std::memory_order_relaxed) > 0 ? kIdlePoll : kIdlePoll * 10);
       if (stopping) break;
       int64_t idle_ns = NowNanos() - last_poll_ns.load(std::memory_order_relaxed);
       if (outstanding.load(std::memory_order_relaxed) > 0 &&
@@ -225,9 +252,9 @@ struct Producer::Impl : internal::ClientCore {
 
     internal::HeadersHandle headers;
     if (config.headers != HeaderMode::kNone || options.headers) {
-      const size_t envelope_headers = config.headers == HeaderMode::kStandard ? 8
-                                      : config.headers == HeaderMode::kCompact  ? 3
-                                                                                : 0;
+      const size_t envelope_headers = config.headers == HeaderMode::kStandard  ? 8
+                                      : config.headers == HeaderMode::kCompact ? 3
+                                                                               : 0;
       headers.reset(
           rd_kafka_headers_new(envelope_headers + (options.headers ? options.headers->size() : 0)));
     }
@@ -357,7 +384,8 @@ absl::StatusOr<DeliveryReport> Producer::SendMessageSync(std::string_view topic,
                                                          const EncodeOptions& encoding,
                                                          SendOptions options,
                                                          std::chrono::milliseconds timeout) {
-  std::future<DeliveryReport> future = SendMessageAsync(topic, message, encoding, std::move(options));
+  std::future<DeliveryReport> future =
+      SendMessageAsync(topic, message, encoding, std::move(options));
   const auto deadline = SteadyClock::now() + timeout;
   while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     if (SteadyClock::now() >= deadline) {

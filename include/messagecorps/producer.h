@@ -1,18 +1,18 @@
 // messagecorps/producer.h — sends typed, enveloped, traced protobuf messages to Kafka.
 //
-// Each send: stamps the message's `_message_data` (envelope.h), encodes it per topic (codec.h: seed zlib
-// by default, raw, confluent), adds the standard headers (cloud_events.h: CloudEvents binary mode,
-// W3C traceparent, mcorps-encoding) plus your own, and hands the record to librdkafka.
+// Each send: stamps the message's `_message_data` (envelope.h), encodes it per topic (codec.h: seed
+// zlib by default, raw, confluent), adds the standard headers (cloud_events.h: CloudEvents binary
+// mode, W3C traceparent, mcorps-encoding) plus your own, and hands the record to librdkafka.
 //
 // Defaults (override any through ClientConfig::properties): enable.idempotence=true, acks=all,
 // linger.ms=5, no key (like the original).
 //
 // Delivery is never silent. Every record accepted by a Send* call gets exactly one DeliveryReport:
 // through ProducerConfig::on_delivery, through the per-send SendOptions::on_delivery, through the
-// future of SendAsync, or as the result of SendSync. Reports are delivered on whichever thread polls
-// librdkafka: inside Send*/Flush calls, or on the producer's idle poller thread (which only polls
-// when no Send has polled for a few milliseconds). Callbacks must not block and must not throw (an
-// exception escaping one is caught, logged and counted as a callback failure).
+// future of SendAsync, or as the result of SendSync. Reports are delivered on whichever thread
+// polls librdkafka: inside Send*/Flush calls, or on the producer's idle poller thread (which only
+// polls when no Send has polled for a few milliseconds). Callbacks must not block and must not
+// throw (an exception escaping one is caught, logged and counted as a callback failure).
 //
 // Local queue full: Send waits up to ProducerConfig::queue_full_wait for room, then returns
 // kResourceExhausted — a record is never dropped without an error.
@@ -26,7 +26,8 @@
 //
 // Allocation on the hot path (Send with a reused message object, no per-send callback): none of its
 // own — serialization goes into a thread-local buffer that librdkafka copies (RD_KAFKA_MSG_F_COPY),
-// header values are views. SendAsync allocates a promise; a per-send on_delivery allocates its closure.
+// header values are views. SendAsync allocates a promise; a per-send on_delivery allocates its
+// closure.
 #pragma once
 
 #include <chrono>
@@ -76,6 +77,11 @@ enum class HeaderMode {
   kNone,  // none: exactly the original's records (value only), plus SendOptions::headers
 };
 
+// "standard", "compact", "none"
+std::string_view HeaderModeName(HeaderMode mode);
+// Parses one of those names (case-insensitive); kInvalidArgument naming the value otherwise.
+absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name);
+
 struct ProducerConfig : ClientConfig {
   // Who is sending; default from the environment (LOG_TAG_SERVICE, ENVIRONMENT).
   std::optional<EnvelopeSettings> envelope;
@@ -115,10 +121,10 @@ class Producer {
 
   // Asynchronous typed send; the report goes to options.on_delivery or ProducerConfig::on_delivery.
   // Stamps `message` in place (uuid, time, trace...), so the caller sees the ids that were sent.
-  // Errors (nothing was queued, no report will come): kInvalidArgument (bad trace id in the message,
-  // encoding failure), kResourceExhausted (queue still full after queue_full_wait, or the record is
-  // larger than message.max.bytes), kAborted (the producer hit a fatal error), kNotFound (unknown
-  // partition).
+  // Errors (nothing was queued, no report will come): kInvalidArgument (bad trace id in the
+  // message, encoding failure), kResourceExhausted (queue still full after queue_full_wait, or the
+  // record is larger than message.max.bytes), kAborted (the producer hit a fatal error), kNotFound
+  // (unknown partition).
   template <ProtoMessage T>
   absl::Status Send(const Topic<T>& topic, T& message, const SendOptions& options = {}) {
     return SendMessage(topic.name(), message, topic.encode_options(), options);
@@ -126,18 +132,20 @@ class Producer {
 
   // Asynchronous send with a future. If queuing fails the future is ready at once with the error.
   template <ProtoMessage T>
-  std::future<DeliveryReport> SendAsync(const Topic<T>& topic, T& message, SendOptions options = {}) {
+  std::future<DeliveryReport> SendAsync(const Topic<T>& topic, T& message,
+                                        SendOptions options = {}) {
     return SendMessageAsync(topic.name(), message, topic.encode_options(), std::move(options));
   }
 
   // Waits for the delivery (polling librdkafka on this thread) for at most `timeout`:
-  // the report's status, or kDeadlineExceeded (the record may still be delivered later; its report is
-  // then dropped).
+  // the report's status, or kDeadlineExceeded (the record may still be delivered later; its report
+  // is then dropped).
   template <ProtoMessage T>
-  absl::StatusOr<DeliveryReport> SendSync(const Topic<T>& topic, T& message,
-                                          SendOptions options = {},
-                                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    return SendMessageSync(topic.name(), message, topic.encode_options(), std::move(options), timeout);
+  absl::StatusOr<DeliveryReport> SendSync(
+      const Topic<T>& topic, T& message, SendOptions options = {},
+      std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    return SendMessageSync(topic.name(), message, topic.encode_options(), std::move(options),
+                           timeout);
   }
 
   // Untyped sends (tools, routers, dynamic messages); same rules as above.
@@ -145,7 +153,8 @@ class Producer {
                            const EncodeOptions& encoding, const SendOptions& options = {});
   std::future<DeliveryReport> SendMessageAsync(std::string_view topic,
                                                google::protobuf::Message& message,
-                                               const EncodeOptions& encoding, SendOptions options = {});
+                                               const EncodeOptions& encoding,
+                                               SendOptions options = {});
   absl::StatusOr<DeliveryReport> SendMessageSync(std::string_view topic,
                                                  google::protobuf::Message& message,
                                                  const EncodeOptions& encoding, SendOptions options,

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "messagecorps/producer.h"
+
 // Counts heap allocations while enabled, to check that emitting headers allocates nothing.
 namespace {
 std::atomic<bool> g_count_allocations{false};
@@ -295,6 +297,25 @@ TEST(CloudEvents, ProblemQuotesAreBoundedAndEscaped) {
   ASSERT_EQ(r.problems.size(), 1u);
   EXPECT_LT(r.problems[0].size(), 400u);
   EXPECT_NE(r.problems[0].find("\\001"), std::string::npos) << r.problems[0];
+}
+
+// Which header set a producer sends, by name (mcorps produce --header-mode, the benchmarks).
+TEST(HeaderMode, NamesParseBackCaseInsensitivelyAndUnknownOnesAreRefused) {
+  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
+    auto parsed = ParseHeaderMode(HeaderModeName(mode));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, mode);
+  }
+  auto upper = ParseHeaderMode("COMPACT");
+  ASSERT_TRUE(upper.ok());
+  EXPECT_EQ(*upper, HeaderMode::kCompact);
+  for (const char* bad : {"", "full", "compact ", "nonee"}) {
+    auto parsed = ParseHeaderMode(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find("standard, compact or none"), std::string::npos)
+        << parsed.status();
+  }
 }
 
 }  // namespace

@@ -336,9 +336,9 @@ int RunProduce(const ProduceOptions& options) {
   messagecorps::ProducerConfig producer_config;
   static_cast<messagecorps::ClientConfig&>(producer_config) = *client;
   producer_config.on_delivery = [counts](const DeliveryReport& r) { counts->Record(r); };
-  producer_config.headers = options.header_mode == "compact" ? messagecorps::HeaderMode::kCompact
-                            : options.header_mode == "none"  ? messagecorps::HeaderMode::kNone
-                                                             : messagecorps::HeaderMode::kStandard;
+  auto header_mode = messagecorps::ParseHeaderMode(options.header_mode);
+  if (!header_mode.ok()) return Fail(kExitUsage, header_mode.status());
+  producer_config.headers = *header_mode;
   auto producer = messagecorps::Producer::Create(std::move(producer_config));
   if (!producer.ok()) return Fail(kExitRuntime, producer.status());
 
