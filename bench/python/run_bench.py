@@ -3,7 +3,8 @@
 Runs every contender x payload size x repetition, each phase in its own child process (so its
 getrusage is its own), each contender on a fresh topic (created and deleted with AdminClient).
 Repetitions are interleaved (rep 1 of everything, then rep 2, ...) so that load changes on the
-shared machine hit every contender alike. Then the 1M-record backlog test and the micro benchmark
+shared machine hit every contender alike; from the second one on the contenders run in a seeded
+shuffled order, so that no contender always follows the same one. Then the 1M-record backlog test and the micro benchmark
 results (JSON files written by scripts/bench) are folded in. Writes OUT/results.json,
 OUT/results.csv and docs/bench-throughput.png; prints the tables.
 """
@@ -13,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -491,6 +493,9 @@ def main():
     p.add_argument("--only", default="", help="comma-separated contenders")
     p.add_argument("--sizes", default="", help="comma-separated sizes in bytes")
     p.add_argument("--no-latency", action="store_true")
+    p.add_argument("--latency-seconds", action="append", default=[], metavar="SIZE=SECONDS",
+                   help="latency run length for a payload size (default 5 s for 100 B and 1 KiB, "
+                        "10 s for 900 KiB: 5000 / 5000 / 200 samples); repeatable")
     p.add_argument("--backlog", type=int, default=1_000_000, help="records (0: skip)")
     p.add_argument("--backlog-props", action="append", default=None,
                    help="extra backlog run with these consumer properties (k=v,k=v); default: "
@@ -506,6 +511,12 @@ def main():
 
     if args.backlog_props is None:
         args.backlog_props = ["queued.max.messages.kbytes=32768"]
+    for item in args.latency_seconds:
+        size, _, seconds = item.partition("=")
+        try:
+            LATENCY_SECONDS[int(size)] = float(seconds)
+        except ValueError:
+            p.error("--latency-seconds wants SIZE=SECONDS, got %r" % item)
     if args.render_only or args.backlog_only:
         return rerender(args)
     only = [c for c in args.only.split(",") if c] or list(CONTENDERS)
@@ -519,8 +530,15 @@ def main():
     runs = []
     t0 = time.time()
     for rep in range(reps):
+        # The first repetition runs the contenders in the listed order, the others in a shuffled
+        # (seeded, reproducible) one: what the broker still digests from the previous contender
+        # then weighs on a different contender each time instead of always on the same ones.
+        order = list(only)
+        if rep > 0:
+            random.Random(rep).shuffle(order)
+        log("repetition %d order: %s" % (rep + 1, ", ".join(order)))
         for size in sizes:
-            for name in only:
+            for name in order:
                 count = QUICK_COUNT[size] if args.quick else COUNTS[name][size]
                 log("rep %d/%d %-28s %-8s %d msgs" % (rep + 1, reps, name, SIZE_NAMES[size], count))
                 try:
