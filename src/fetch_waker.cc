@@ -35,8 +35,12 @@ int FetchWaker::BeforeTake(int64_t queued_records) {
 }
 
 void FetchWaker::CollectAnswers() {
-  while (rd_kafka_event_t* raw = rd_kafka_queue_poll(answers_.get(), 0)) {
+  // Nothing pending (nearly always): no queue poll, which takes librdkafka's queue lock, per Poll.
+  while (pending_ > 0) {
+    rd_kafka_event_t* raw = rd_kafka_queue_poll(answers_.get(), 0);
+    if (raw == nullptr) break;
     EventHandle ev(raw);
+    --pending_;
     auto broker = static_cast<int32_t>(reinterpret_cast<intptr_t>(rd_kafka_event_opaque(raw)));
     auto it = brokers_.find(broker);
     if (it != brokers_.end()) it->second &= static_cast<uint8_t>(~kPending);
@@ -64,6 +68,7 @@ int FetchWaker::Wake() {
     rd_kafka_DescribeConfigs(rk_, &resource, 1, options, answers_.get());
     rd_kafka_ConfigResource_destroy(resource);
     rd_kafka_AdminOptions_destroy(options);
+    ++pending_;
     ++sent;
   }
   return sent;

@@ -66,6 +66,7 @@ class FetchWaker {
   int64_t taken_records_ = 0;
   int32_t last_broker_ = -1;
   bool armed_ = false;  // the queue was seen at least half full since the last wake-up
+  int pending_ = 0;     // wake-up requests whose answer has not been collected
   std::map<int32_t, uint8_t> brokers_;
 };
 

@@ -22,31 +22,6 @@
 
 namespace messagecorps {
 
-std::string_view HeaderModeName(HeaderMode mode) {
-  switch (mode) {
-    case HeaderMode::kStandard:
-      return "standard";
-    case HeaderMode::kCompact:
-      return "compact";
-    case HeaderMode::kNone:
-      return "none";
-  }
-  return "unknown";
-}
-
-absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name) {
-  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
-    if (absl::EqualsIgnoreCase(
-            absl::string_view(name.data(), name.size()),
-            absl::string_view(HeaderModeName(mode).data(), HeaderModeName(mode).size()))) {
-      return mode;
-    }
-  }
-  return absl::InvalidArgumentError(absl::StrCat("unknown header mode \"",
-                                                 absl::string_view(name.data(), name.size()),
-                                                 "\" (expected standard, compact or none)"));
-}
-
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -68,6 +43,26 @@ struct PendingReport {
 };
 
 }  // namespace
+
+std::string_view HeaderModeName(HeaderMode mode) {
+  switch (mode) {
+    case HeaderMode::kStandard:
+      return "standard";
+    case HeaderMode::kCompact:
+      return "compact";
+    case HeaderMode::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name) {
+  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
+    if (absl::EqualsIgnoreCase(AsAbsl(name), AsAbsl(HeaderModeName(mode)))) return mode;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown header mode \"", AsAbsl(name),
+                                                 "\" (expected standard, compact or none)"));
+}
 
 SendOptions SendOptions::DerivedFrom(const ReceivedMessage& received) {
   SendOptions options;

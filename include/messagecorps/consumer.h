@@ -10,10 +10,10 @@
 // (ConsumerConfig::assignment: no rebalancing, no commits), as `mcorps consume` does without -G.
 //
 // Commits (at-least-once):
-//   CommitMode::kAuto   offsets of the records returned by one Poll are stored when the next Poll
-//   (or
-//                       Close) is called — i.e. after you processed them — and librdkafka commits
-//                       the stored offsets in the background (auto.commit.interval.ms).
+//   CommitMode::kAuto   offsets of the records returned by one Poll are stored when the next
+//                       Poll (or Close) is called — i.e. after you processed them — and
+//                       librdkafka commits the stored offsets in the background
+//                       (auto.commit.interval.ms).
 //   CommitMode::kManual nothing is committed unless you call Commit/CommitAll.
 // Commits only ever cover partitions this consumer still owns: a commit for a revoked partition is
 // refused with kFailedPrecondition instead of racing the new owner. On revocation the offsets
