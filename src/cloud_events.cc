@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "messagecorps/string_view.h"
 
 namespace messagecorps {
 namespace {
@@ -16,8 +17,6 @@ constexpr std::string_view kProtoParameter = "; proto=";
 constexpr std::string_view kContentTypeRaw = "application/x-protobuf";
 constexpr std::string_view kContentTypeSeed = "application/vnd.messagecorps.seed+zlib";
 constexpr std::string_view kContentTypeConfluent = "application/vnd.confluent.protobuf";
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // A header value quoted for a problem report (bounded, escaped).
 std::string Quoted(std::string_view value) {

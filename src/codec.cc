@@ -1,7 +1,6 @@
 #include "messagecorps/codec.h"
 
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <google/protobuf/message.h>
 #include <google/protobuf/message_lite.h>
 #include <zlib.h>
@@ -15,14 +14,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "messagecorps/error.h"
+#include "messagecorps/string_view.h"
 
 namespace messagecorps {
 namespace {
 
-// Debian's abseil has its own string_view (not std::string_view): convert at the boundary.
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-absl::Status Invalid(std::string_view what) { return absl::InvalidArgumentError(AsAbsl(what)); }
+absl::Status Invalid(std::string_view what) {
+  return MakeError(absl::StatusCode::kInvalidArgument, what, ErrorReason::kMalformedRecord);
+}
 
 // zlib counts in uInt (32 bits); protobuf serializes at most INT_MAX bytes. Kafka records are far
 // smaller, so larger inputs are rejected instead of being fed in pieces.
@@ -143,9 +143,10 @@ absl::Status Inflate(std::string_view value, size_t limit, std::string* scratch)
     if (produced == size) {
       if (size >= cap) {
         scratch->clear();
-        return absl::ResourceExhaustedError(
-            absl::StrCat("seed decoding: decompressed payload exceeds the limit of ", limit,
-                         " bytes (zlib bomb?)"));
+        return MakeError(absl::StatusCode::kResourceExhausted,
+                         absl::StrCat("seed decoding: decompressed payload exceeds the limit of ",
+                                      limit, " bytes (zlib bomb?)"),
+                         ErrorReason::kDecodeLimit);
       }
       // Grow geometrically, never beyond the cap.
       size = std::min(cap, std::max(size * 2, kMinChunk));
@@ -158,9 +159,10 @@ absl::Status Inflate(std::string_view value, size_t limit, std::string* scratch)
     produced += room - zs->avail_out;
     if (produced > limit) {
       scratch->clear();
-      return absl::ResourceExhaustedError(
-          absl::StrCat("seed decoding: decompressed payload exceeds the limit of ", limit,
-                       " bytes (zlib bomb?)"));
+      return MakeError(absl::StatusCode::kResourceExhausted,
+                       absl::StrCat("seed decoding: decompressed payload exceeds the limit of ",
+                                    limit, " bytes (zlib bomb?)"),
+                       ErrorReason::kDecodeLimit);
     }
     if (rc == Z_STREAM_END) break;
     if (rc == Z_OK) continue;

@@ -21,7 +21,9 @@
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
+#include "messagecorps/string_view.h"
 #include "messagecorps/type_registry.h"
+#include "messagecorps/version.h"
 #include "rdkafka_handles.h"
 
 namespace messagecorps {
@@ -30,8 +32,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using PartitionKey = std::pair<std::string, int32_t>;
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::optional<std::string_view> HeaderOf(const rd_kafka_message_t* m, const char* key) {
   rd_kafka_headers_t* hdrs = nullptr;
@@ -200,16 +200,19 @@ struct ConsumerInternals {
       if (type == nullptr) {
         type = registry.FindType(*ce_type);
       } else if (AsAbsl(*ce_type) != type->full_name()) {
-        r.decode_status_ = absl::InvalidArgumentError(
-            absl::StrCat("record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
-                         " (ce_type) but the topic carries ", type->full_name()));
+        r.decode_status_ =
+            MakeError(absl::StatusCode::kInvalidArgument,
+                      absl::StrCat("record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
+                                   " (ce_type) but the topic carries ", type->full_name()),
+                      ErrorReason::kWrongType);
         return;
       }
     }
     if (type == nullptr) {
-      r.decode_status_ =
-          absl::NotFoundError(absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
-                                           " (and the record names none known in ce_type)"));
+      r.decode_status_ = MakeError(absl::StatusCode::kNotFound,
+                                   absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
+                                                " (and the record names none known in ce_type)"),
+                                   ErrorReason::kNoTypeBound);
       return;
     }
     std::unique_ptr<google::protobuf::Message> message = pool.Take(type);
@@ -431,10 +434,11 @@ struct Consumer::Impl : internal::ClientCore {
     if (err) return KafkaError(err, "commit", true);
     internal::EventHandle ev(rd_kafka_queue_poll(result.get(), static_cast<int>(timeout.count())));
     if (!ev) {
-      return MakeError(absl::StatusCode::kDeadlineExceeded,
-                       absl::StrCat("commit: no answer from the group coordinator within ",
-                                    timeout.count(), " ms (broker unreachable?)"),
-                       ErrorDetail{RD_KAFKA_RESP_ERR__TIMED_OUT, true, false});
+      return MakeError(
+          absl::StatusCode::kDeadlineExceeded,
+          absl::StrCat("commit: no answer from the group coordinator within ", timeout.count(),
+                       " ms (broker unreachable?)"),
+          ErrorDetail{RD_KAFKA_RESP_ERR__TIMED_OUT, true, false, ErrorReason::kTimeout});
     }
     err = rd_kafka_event_error(ev.get());
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return absl::OkStatus();  // nothing to commit
@@ -482,9 +486,8 @@ absl::Status CheckAssignment(ConsumerConfig& config) {
 }  // namespace
 
 std::string DefaultAssignmentStrategy() {
-  // The first release with librdkafka PR #4908 (see consumer.h).
-  constexpr int kFirstWithCommitFix = 0x020a0000;  // 2.10.0
-  return rd_kafka_version() >= kFirstWithCommitFix ? "cooperative-sticky" : "range";
+  // 2.10.0 is the first release with librdkafka PR #4908 (see consumer.h).
+  return LibrdkafkaAtLeast(2, 10) ? "cooperative-sticky" : "range";
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {

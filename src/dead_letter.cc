@@ -7,12 +7,11 @@
 #include "messagecorps/cloud_events.h"
 #include "messagecorps/consumer.h"
 #include "messagecorps/metrics.h"
+#include "messagecorps/string_view.h"
 
 namespace messagecorps {
 
 namespace {
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 }  // namespace
 

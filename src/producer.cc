@@ -18,6 +18,7 @@
 #include "messagecorps/consumer.h"
 #include "messagecorps/error.h"
 #include "messagecorps/metrics.h"
+#include "messagecorps/string_view.h"
 #include "rdkafka_handles.h"
 
 namespace messagecorps {
@@ -30,8 +31,6 @@ int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
       .count();
 }
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // What a record needs to know when its delivery report arrives, when the caller asked for a
 // per-record outcome (future or callback). Records without one carry no opaque at all.
@@ -114,7 +113,7 @@ struct Producer::Impl : internal::ClientCore {
             MakeError(absl::StatusCode::kDeadlineExceeded,
                       absl::StrCat("record to ", report.topic,
                                    " not delivered before the producer closed (purged)"),
-                      ErrorDetail{m->err, true, false});
+                      ErrorDetail{m->err, true, false, ErrorReason::kTimeout});
       } else if (m->err) {
         bool retriable = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
                          m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
@@ -421,7 +420,7 @@ absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
   return MakeError(absl::StatusCode::kDeadlineExceeded,
                    absl::StrCat("flush: ", Outstanding(), " record(s) still undelivered after ",
                                 timeout.count(), " ms"),
-                   ErrorDetail{RD_KAFKA_RESP_ERR__TIMED_OUT, true, false});
+                   ErrorDetail{RD_KAFKA_RESP_ERR__TIMED_OUT, true, false, ErrorReason::kTimeout});
 }
 
 int64_t Producer::Outstanding() const { return impl_->outstanding.load(); }

@@ -13,6 +13,7 @@
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
+#include "messagecorps/string_view.h"
 
 namespace messagecorps {
 
@@ -20,8 +21,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using PartitionKey = std::pair<std::string, int32_t>;
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // What the middleware of the handler chain running on this thread shares: the Retry middleware's
 // attempt number and running retry total (read by the Metrics middleware and the router), and the

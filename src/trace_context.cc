@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "messagecorps/string_view.h"
 
 namespace messagecorps {
 namespace {
@@ -38,8 +39,6 @@ constexpr std::array<char, 256> kLoweredHex = [] {
 }();
 
 inline void PutHexByte(unsigned char b, char* out) { std::memcpy(out, &kHexPairs[2 * b], 2); }
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // --- fork safety -------------------------------------------------------------------------------
 // A forked child inherits the random state and the UUID clock sequence of its parent; without a

@@ -21,13 +21,12 @@
 #include "protobuf/data/ImageData.pb.h"
 #include "protobuf/predictions/Prediction.pb.h"
 #include "protobufs/common/Boolean.pb.h"
+#include "messagecorps/string_view.h"
 
 namespace messagecorps {
 namespace {
 
 namespace pb = google::protobuf;
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // Collects the build errors of one descriptor set (the pool reports them here instead of logging).
 class CollectingErrors : public pb::DescriptorPool::ErrorCollector {

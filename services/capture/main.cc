@@ -35,8 +35,6 @@ using protobuf::data::Image;
 
 namespace {
 
-constexpr int kMsgSizeTooLarge = 10;  // RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
-
 bool ParseResolution(const std::string& text, int* w, int* h) {
   if (text.empty()) return true;
   return std::sscanf(text.c_str(), "%dx%d", w, h) == 2 && *w > 0 && *h > 0 && *w <= 8192 &&
@@ -236,7 +234,7 @@ int main(int argc, char** argv) {
       s = (*producer)->Send(out_topic, image);
     }
     if (!s.ok()) {
-      if (messagecorps::KafkaErrorCode(s) == kMsgSizeTooLarge) {
+      if (messagecorps::GetErrorReason(s) == messagecorps::ErrorReason::kRecordTooLarge) {
         ++refused;
         logger->error(
             "frame {} refused: the {}x{} {} frame ({} bytes before compression) is over Kafka's "

@@ -149,7 +149,8 @@ std::string FormatRecord(const messagecorps::ReceivedMessage& record, Format for
                          const PrintOptions& print, const std::string& key_delimiter) {
   std::string key_prefix;
   if (!key_delimiter.empty()) {
-    key_prefix = absl::StrCat(Absl(record.key().value_or(std::string_view())), key_delimiter);
+    key_prefix = absl::StrCat(messagecorps::AsAbsl(record.key().value_or(std::string_view())),
+                              key_delimiter);
   }
   switch (format) {
     case Format::kJson:
@@ -168,15 +169,15 @@ std::string FormatRecord(const messagecorps::ReceivedMessage& record, Format for
         Json error = RecordToJson(record, print);
         error.erase("type");
         error.erase("message");
-        error["error"] = Str(serialized.status().message());
+        error["error"] = messagecorps::ToString(serialized.status().message());
         error["value_hex"] = ToHex(record.value());
         return DumpJson(error) + "\n";
       }
       return absl::StrCat(key_prefix, messagecorps::ToSeedRestJson(*serialized), "\n");
     }
     case Format::kText: {
-      std::string out = absl::StrCat("# ", Absl(record.topic()), "[", record.partition(), "]@",
-                                     record.offset(), " ", key_prefix);
+      std::string out = absl::StrCat("# ", messagecorps::AsAbsl(record.topic()), "[",
+                                     record.partition(), "]@", record.offset(), " ", key_prefix);
       if (record.message() != nullptr) {
         std::string text;
         pb::TextFormat::PrintToString(*record.message(), &text);
@@ -258,7 +259,7 @@ int RunConsume(const ConsumeOptions& options) {
     std::vector<TopicPartition> offsets;
     for (const auto& [key, next] : to_commit) offsets.push_back({key.first, key.second, next});
     absl::Status s = (*consumer)->Commit(offsets, async);
-    if (!s.ok()) client->logger->warn("commit failed: {}", Str(s.message()));
+    if (!s.ok()) client->logger->warn("commit failed: {}", messagecorps::ToString(s.message()));
     if (s.ok()) to_commit.clear();
   };
   Progress progress("records", !isatty(STDOUT_FILENO));
@@ -294,7 +295,7 @@ int RunConsume(const ConsumeOptions& options) {
   progress.Clear();
   commit(/*async=*/false);
   absl::Status closed = (*consumer)->Close(std::chrono::seconds(10));
-  if (!closed.ok()) client->logger->warn("{}", Str(closed.message()));
+  if (!closed.ok()) client->logger->warn("{}", messagecorps::ToString(closed.message()));
   client->logger->info("consumed {} record(s), {} undecodable", printed, undecodable);
   return exit_code;
 }

@@ -65,9 +65,9 @@ absl::StatusOr<Json> MessageToJson(const pb::Message& message, const PrintOption
   std::string text;
   auto status = pb::util::MessageToJsonString(message, &text, print);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot print ",
-                                                   message.GetDescriptor()->full_name(),
-                                                   " as JSON: ", Str(status.message())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot print ", message.GetDescriptor()->full_name(),
+                     " as JSON: ", messagecorps::ToString(status.message())));
   }
   Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
@@ -85,7 +85,7 @@ absl::Status ParseMessageJson(std::string_view json, pb::Message* out) {
       pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), out, parse);
   if (!status.ok()) {
     // The parser's message may quote the input over several lines: keep the error on one.
-    std::string message = Str(status.message());
+    std::string message = messagecorps::ToString(status.message());
     std::replace(message.begin(), message.end(), '\n', ' ');
     return absl::InvalidArgumentError(
         absl::StrCat("not a ", out->GetDescriptor()->full_name(), ": ", message));
@@ -156,7 +156,7 @@ Json RecordToJson(const messagecorps::ReceivedMessage& record, const PrintOption
   } else if (problem.ok()) {
     problem = absl::InternalError("record was not decoded");
   }
-  out["error"] = Str(problem.message());
+  out["error"] = messagecorps::ToString(problem.message());
   out["value_hex"] = ToHex(record.value());
   return out;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "messagecorps/version.h"
 #include "options.h"
 
 int main(int argc, char** argv) {
@@ -12,7 +13,7 @@ int main(int argc, char** argv) {
       "mcorps: produce, consume and inspect typed protobuf messages on Kafka (kcat for "
       "messagecorps)",
       "mcorps");
-  app.set_version_flag("--version", "mcorps 0.1.0");
+  app.set_version_flag("--version", "mcorps " + messagecorps::VersionLine());
   app.require_subcommand(1);
   app.footer(R"(Examples:
   mcorps produce -b localhost:9092 -t VideoStream < frames.jsonl

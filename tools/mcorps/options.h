@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "messagecorps/client_config.h"
+#include "messagecorps/string_view.h"
 
 namespace CLI {
 class App;
@@ -20,14 +21,6 @@ class logger;
 }
 
 namespace mcorps {
-
-// Debian's abseil has its own string_view (not std's), protobuf 3.21 its StringPiece: convert at
-// the boundary.
-inline absl::string_view Absl(std::string_view s) { return {s.data(), s.size()}; }
-template <class StringView>
-std::string Str(const StringView& s) {
-  return std::string(s.data(), s.size());
-}
 
 // kcat's exit codes.
 inline constexpr int kExitOk = 0;

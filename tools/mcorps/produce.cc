@@ -60,20 +60,22 @@ absl::StatusOr<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::stri
     const size_t dot = path.find('.', start);
     const std::string name(path.substr(start, dot == std::string_view::npos ? dot : dot - start));
     if (current == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--key-field ", Absl(path), ": ",
-                                                     fields.back()->name(), " is not a message"));
+      return absl::InvalidArgumentError(absl::StrCat("--key-field ", messagecorps::AsAbsl(path),
+                                                     ": ", fields.back()->name(),
+                                                     " is not a message"));
     }
     const pb::FieldDescriptor* field = current->FindFieldByName(name);
     for (int i = 0; field == nullptr && i < current->field_count(); ++i) {
       if (current->field(i)->json_name() == name) field = current->field(i);
     }
     if (field == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--key-field ", Absl(path), ": ", current->full_name(), " has no field '", name, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("--key-field ", messagecorps::AsAbsl(path),
+                                                     ": ", current->full_name(), " has no field '",
+                                                     name, "'"));
     }
     if (field->is_repeated()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--key-field ", Absl(path), ": ", name, " is repeated"));
+          absl::StrCat("--key-field ", messagecorps::AsAbsl(path), ": ", name, " is repeated"));
     }
     fields.push_back(field);
     current = field->message_type();
@@ -82,7 +84,7 @@ absl::StatusOr<FieldPath> ResolveFieldPath(const pb::Descriptor* type, std::stri
   }
   if (fields.back()->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--key-field ", Absl(path), " is a message, not a scalar"));
+        absl::StrCat("--key-field ", messagecorps::AsAbsl(path), " is a message, not a scalar"));
   }
   return fields;
 }
@@ -172,7 +174,7 @@ struct DeliveryCounts {
     }
     if (failed++ == 0) {
       std::lock_guard lock(mu);
-      first_error = Str(report.status.message());
+      first_error = messagecorps::ToString(report.status.message());
     }
   }
 };
@@ -354,7 +356,8 @@ int RunProduce(const ProduceOptions& options) {
       progress.Clear();
       const std::string where = options.count > 0 ? "message" : "line";
       std::fprintf(stderr, "mcorps: error: %s %lld: %s\n", where.c_str(),
-                   static_cast<long long>(source->line()), Str(line_error.message()).c_str());
+                   static_cast<long long>(source->line()),
+                   messagecorps::ToString(line_error.message()).c_str());
       if (options.skip_bad) {
         ++skipped;
         continue;

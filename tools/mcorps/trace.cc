@@ -135,7 +135,7 @@ int RunTrace(const TraceOptions& options) {
       assignment.status().code() != absl::StatusCode::kNotFound) {
     // The broker cannot look offsets up by time: scan everything instead.
     client->logger->warn("offsets by time unavailable ({}); scanning the topics from the start",
-                         Str(assignment.status().message()));
+                         messagecorps::ToString(assignment.status().message()));
     assignment =
         ResolveAssignment(*client, options.topics, {}, StartSpec{}, options.connection.timeout());
   }
