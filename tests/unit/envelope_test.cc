@@ -68,14 +68,23 @@ bool IsLowerHex(std::string_view s, size_t size) {
   return true;
 }
 
+std::string WithoutDashes(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c != '-') out += c;
+  }
+  return out;
+}
+
+// A version-1 UUID (RFC 4122 variant) as 32 lowercase hex digits.
+bool IsUuidV1Hex(std::string_view hex) {
+  return IsLowerHex(hex, 32) && hex[12] == '1' &&
+         std::string_view("89ab").find(hex[16]) != std::string_view::npos;
+}
+
 bool IsCanonicalUuidV1(std::string_view s) {
   if (s.size() != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
-  std::string hex;
-  for (char c : s) {
-    if (c != '-') hex += c;
-  }
-  return IsLowerHex(hex, 32) && s[14] == '1' &&
-         std::string_view("89ab").find(s[19]) != std::string_view::npos;
+  return IsUuidV1Hex(WithoutDashes(s));
 }
 
 std::string_view View(const std::string& s) { return {s.data(), s.size()}; }
@@ -337,7 +346,11 @@ TEST_F(EnvelopeTest, NewMessagesGetNewTraces) {
   ASSERT_TRUE(Stamp(b, Settings()).ok());
   EXPECT_NE(a._message_data().trace_id(), b._message_data().trace_id());
   EXPECT_NE(a._message_data().uuid(), b._message_data().uuid());
-  EXPECT_NE(a._message_data().trace_id(), a._message_data().uuid());
+  // A new trace id is a version-1 UUID of its own (32 hex digits), not the message's uuid (36
+  // characters, dashed) written without its dashes.
+  EXPECT_TRUE(IsUuidV1Hex(a._message_data().trace_id())) << a._message_data().trace_id();
+  EXPECT_NE(a._message_data().trace_id(), WithoutDashes(a._message_data().uuid()));
+  EXPECT_NE(b._message_data().trace_id(), WithoutDashes(b._message_data().uuid()));
 }
 
 TEST_F(EnvelopeTest, ReusedMessageKeepsTraceWithFreshSpanAndUuid) {
