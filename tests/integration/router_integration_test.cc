@@ -128,6 +128,10 @@ TEST_F(RouterOnKafka, ImageToPredictionInheritsTheTraceAndRecordsTheParentSpan) 
   for (const auto& m : got) {
     ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
     const Prediction* p = m.As<Prediction>();
+    ASSERT_NE(p, nullptr) << "not a Prediction: "
+                          << (m.message() ? m.message()->GetTypeName() : "nothing decoded");
+    ASSERT_EQ(sent.count(p->frame()), 1u)
+        << "a prediction of frame " << p->frame() << ", which was never sent";
     const Image& image = sent.at(p->frame());
     const auto& md = p->_message_data();
     EXPECT_EQ(md.trace_id(), image._message_data().trace_id());
@@ -311,7 +315,12 @@ TEST_F(RouterOnKafka, HandlerFailingTwiceThenSucceedingIsRetriedAndPublishesOnce
   EXPECT_TRUE(extra->empty()) << "published more than once";
   ASSERT_EQ(got.size(), 3u);
   std::multiset<int64_t> frames_seen;
-  for (const auto& m : got) frames_seen.insert(m.As<Prediction>()->frame());
+  for (const auto& m : got) {
+    const Prediction* p = m.As<Prediction>();
+    ASSERT_NE(p, nullptr) << "not a Prediction: " << m.decode_status() << " "
+                          << (m.message() ? m.message()->GetTypeName() : "nothing decoded");
+    frames_seen.insert(p->frame());
+  }
   EXPECT_EQ(frames_seen, (std::multiset<int64_t>{0, 1, 2}));
 }
 
