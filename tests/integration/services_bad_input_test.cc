@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <set>
 
 #include "messagecorps/cloud_events.h"
@@ -99,6 +100,23 @@ TEST(ServicesBadInput, EachBadRecordGoesToTheDlqWithItsReasonAndThePipelineKeeps
 
   ConsumerConfig raw;
   raw.decode = false;
+  // The records as they are in VideoStream: what each dead letter must carry unchanged.
+  struct Original {
+    std::string value;
+    std::optional<std::string> key;
+    Headers headers;
+  };
+  std::map<Coordinates, Original> originals;
+  {
+    auto source = MakeConsumer(brokers, {video}, UniqueName("source-reader"), raw);
+    for (const auto& m : PollUntil(*source, 6, std::chrono::seconds(60))) {
+      std::optional<std::string> key;
+      if (m.key()) key = std::string(*m.key());
+      originals[{m.partition(), m.offset()}] = {std::string(m.value()), key, m.headers()};
+    }
+  }
+  ASSERT_EQ(originals.size(), 6u);
+
   auto dlq = MakeConsumer(brokers, {video + ".DLQ"}, UniqueName("dlq-reader"), raw);
   auto dead = PollUntil(*dlq, 4, std::chrono::seconds(60));
   ASSERT_EQ(dead.size(), 4u);
@@ -115,7 +133,14 @@ TEST(ServicesBadInput, EachBadRecordGoesToTheDlqWithItsReasonAndThePipelineKeeps
     EXPECT_NE(Header(m, header::kDlqError).find(text), std::string::npos)
         << "offset " << offset << ": " << Header(m, header::kDlqError);
     EXPECT_EQ(Header(m, header::kDlqTopic), video);
-    EXPECT_FALSE(m.value().empty());
+    // The original bytes, key and headers (dead_letter.h), the DLQ headers appended after them.
+    const Original& original = originals.at(where);
+    EXPECT_EQ(m.value(), original.value) << "offset " << offset << ": value bytes changed";
+    EXPECT_EQ(m.key(), original.key) << "offset " << offset;
+    const Headers headers = m.headers();
+    ASSERT_GE(headers.size(), original.headers.size()) << "offset " << offset;
+    EXPECT_EQ(Headers(headers.begin(), headers.begin() + original.headers.size()), original.headers)
+        << "offset " << offset << ": the original headers, in order";
   }
 
   auto out = MakeConsumer(brokers, {predictions}, UniqueName("predictions-reader"));
