@@ -125,17 +125,35 @@ TEST_F(McorpsAdmin, UnknownGroupIsAnError) {
   EXPECT_THAT(r.err, HasSubstr("not found"));
 }
 
+// Without -G, the consumer carries a group id all the same (librdkafka needs one): the library's
+// default, LOG_TAG_GROUP, set here to a name only this test uses. Reading must neither join nor
+// commit to that group: the broker must not know it afterwards. Only this test's group is looked at
+// (other tests create groups on the same broker at the same time).
 TEST_F(McorpsAdmin, ReadingWithoutAGroupCommitsNothing) {
   const std::string topic = UniqueName("mcorps-nogroup");
   CreateTopicOrFail(brokers_, topic, 1);
   ASSERT_EQ(
       Run({"produce", "-t", topic, "--type", "protobuf.data.Image", "--count", "3"}).exit_code, 0);
-  RunResult before = Run({"groups", "list"});
-  RunResult consumed = Run({"consume", "-t", topic, "-e"});
+  const std::string group = UniqueName("mcorps-nogroup");
+  RunOptions options;
+  options.env["LOG_TAG_GROUP"] = group;
+  RunResult consumed = RunMcorps({"consume", "-t", topic, "-e", "-b", brokers_}, options);
   ASSERT_EQ(consumed.exit_code, 0) << Describe(consumed);
   EXPECT_EQ(Lines(consumed.out).size(), 3u);
-  RunResult after = Run({"groups", "list"});
-  EXPECT_EQ(Lines(before.out), Lines(after.out));  // no group appeared
+
+  RunResult list = Run({"groups", "list"});
+  ASSERT_EQ(list.exit_code, 0) << Describe(list);
+  EXPECT_THAT(Lines(list.out), Not(Contains(group))) << "reading without -G joined a group";
+  RunResult described = Run({"groups", "describe", group});
+  EXPECT_EQ(described.exit_code, 1) << "reading without -G committed: " << Describe(described);
+  EXPECT_THAT(described.err, HasSubstr("not found"));
+
+  // The same check sees a group that did commit: read one record with -G under that name.
+  RunResult in_group = RunMcorps({"consume", "-t", topic, "-G", group, "-c", "1", "-b", brokers_});
+  ASSERT_EQ(in_group.exit_code, 0) << Describe(in_group);
+  described = Run({"groups", "describe", group});
+  ASSERT_EQ(described.exit_code, 0) << Describe(described);
+  EXPECT_EQ(Json::parse(described.out)["lag"], 2);
 }
 
 }  // namespace
