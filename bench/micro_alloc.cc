@@ -370,7 +370,11 @@ int main(int argc, char** argv) {
   alloc::Init();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  const size_t ran = benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (ran == 0) {
+    std::fprintf(stderr, "micro_alloc: no benchmark matched the filter\n");
+    return 1;
+  }
   return 0;
 }
