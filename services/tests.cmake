@@ -30,7 +30,8 @@ set(svc_bins MCORPS_CAPTURE_BIN="$<TARGET_FILE:mcorps-capture>"
              MCORPS_STORE_BIN="$<TARGET_FILE:mcorps-store>"
              MCORPS_TEST_DATA_DIR="${svc_tests}/data/services")
 mcorps_add_test(services_pipeline_test LABEL integration TIMEOUT 900
-                SOURCES ${svc_tests}/integration/services_pipeline_test.cc LIBS SQLite::SQLite3)
+                SOURCES ${svc_tests}/integration/services_pipeline_test.cc
+                LIBS SQLite::SQLite3 mcorps_service_common)
 mcorps_add_test(services_bad_input_test LABEL integration TIMEOUT 300
                 SOURCES ${svc_tests}/integration/services_bad_input_test.cc LIBS mcorps_opencv)
 foreach(t services_pipeline_test services_bad_input_test)

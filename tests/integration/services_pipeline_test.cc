@@ -1,18 +1,24 @@
 // The example system end to end on the real broker: mcorps-capture sends 300 frames of the
-// pedestrian video, two mcorps-predict instances share the partitions (one consumer group), and
-// mcorps-store keeps frames and predictions. Checks: 300 Predictions, one per frame, each with its
-// frame's trace id; the store holds 300 frames and 300 predictions joined by trace id; persons are
-// detected on the hand-checked frames of tests/data/services/vtest_persons.txt; `mcorps-store
-// --query` tells one frame's story.
+// pedestrian video and the test one blank frame, two mcorps-predict instances share the partitions
+// (one consumer group), and mcorps-store keeps frames and predictions. Checks: one Prediction per
+// frame sent (301), each with its frame's trace id; the store holds 301 frames and 301 predictions
+// joined by trace id, one per frame number; on the hand-checked frames of
+// tests/data/services/vtest_persons.txt the number of persons lies between what the file says the
+// detectors must find and the people visible, each person box on a person the file marks; every
+// box lies inside its frame; the blank frame has no person; `mcorps-store --query` tells one
+// frame's story.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 #include <set>
 #include <sstream>
 
+#include "common/frame_codec.h"
+#include "messagecorps/seed_topics.h"
 #include "services_support.h"
 #include "support/kafka_test_env.h"
 #include "support/test_brokers.h"
@@ -21,7 +27,9 @@
 namespace messagecorps::testing {
 namespace {
 
-constexpr int kFrames = 300;
+constexpr int kFrames = 300;          // from the video, numbered 0..299
+constexpr int kBlankFrame = kFrames;  // one more, sent by the test: a uniform grey image
+constexpr int kFramesSent = kFrames + 1;
 constexpr const char* kVideo = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
 bool LogHas(const ServiceProcess& p, const std::string& text) {
@@ -58,15 +66,61 @@ std::string QueryText(sqlite3* db, const std::string& sql) {
   return v;
 }
 
-std::vector<int> HandCheckedPersonFrames() {
+// A line of vtest_persons.txt: a frame, the people visible, how many the detectors must find,
+// and a point on each visible person.
+struct HandChecked {
+  int frame = 0;
+  int visible = 0;
+  int found = 0;
+  std::vector<std::pair<double, double>> centres;
+};
+
+std::vector<HandChecked> HandCheckedFrames() {
   std::ifstream in(std::string(MCORPS_TEST_DATA_DIR) + "/vtest_persons.txt");
-  std::vector<int> frames;
+  std::vector<HandChecked> frames;
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
-    frames.push_back(std::stoi(line));
+    std::istringstream fields(line);
+    HandChecked h;
+    fields >> h.frame >> h.visible >> h.found;
+    std::string point;
+    while (fields >> point) {
+      double x = 0, y = 0;
+      char comma = 0;
+      std::istringstream(point) >> x >> comma >> y;
+      EXPECT_EQ(comma, ',') << line;
+      h.centres.push_back({x, y});
+    }
+    EXPECT_EQ(static_cast<int>(h.centres.size()), h.visible) << "one centre per person: " << line;
+    frames.push_back(std::move(h));
   }
   return frames;
+}
+
+struct Box {
+  std::string label;
+  double x, y, width, height;
+  bool Contains(double px, double py) const {
+    return px >= x && px <= x + width && py >= y && py <= y + height;
+  }
+};
+
+// The detections column of a predictions row: [{"label", "score", "box": [x, y, w, h], "model"}].
+std::vector<Box> ParseDetections(const std::string& text) {
+  std::vector<Box> boxes;
+  for (const auto& d : nlohmann::json::parse(text)) {
+    const auto& b = d.at("box");
+    boxes.push_back({d.at("label").get<std::string>(), b.at(0).get<double>(), b.at(1).get<double>(),
+                     b.at(2).get<double>(), b.at(3).get<double>()});
+  }
+  return boxes;
+}
+
+int CountPersons(const std::vector<Box>& boxes) {
+  int n = 0;
+  for (const Box& b : boxes) n += b.label == "person" ? 1 : 0;
+  return n;
 }
 
 TEST(ServicesPipeline, ThreeHundredFramesBecomePredictionsJoinedByTraceInTheStore) {
@@ -84,7 +138,7 @@ TEST(ServicesPipeline, ThreeHundredFramesBecomePredictionsJoinedByTraceInTheStor
   ServiceProcess store(
       "store", MCORPS_STORE_BIN,
       {"--brokers", brokers, "--video-topic", video, "--predictions-topic", predictions, "--group",
-       UniqueName("store"), "--db", db, "--count", std::to_string(2 * kFrames)},
+       UniqueName("store"), "--db", db, "--count", std::to_string(2 * kFramesSent)},
       dir.path());
   std::vector<std::string> predict_args = {"--brokers",  brokers,     "--input", video,
                                            "--output",   predictions, "--group", predict_group,
@@ -109,8 +163,21 @@ TEST(ServicesPipeline, ThreeHundredFramesBecomePredictionsJoinedByTraceInTheStor
   auto sent = nlohmann::json::parse(capture.LastLine());
   EXPECT_EQ(sent["delivered"], kFrames);
 
+  // A blank frame of the video's size: no detector may see a person on it.
+  {
+    protobuf::data::Image blank;
+    ASSERT_TRUE(
+        services::EncodeFrame(cv::Mat(576, 768, CV_8UC3, cv::Scalar(128, 128, 128)), {}, &blank)
+            .ok());
+    blank.set_frame(kBlankFrame);
+    blank.set_source("blank");
+    auto producer = MakeProducer(brokers);
+    auto report = producer->SendSync(Topic<protobuf::data::Image>(video), blank);
+    ASSERT_TRUE(report.ok()) << report.status();
+  }
+
   ASSERT_TRUE(store.Wait(std::chrono::seconds(400)))
-      << "store did not get 600 records\n"
+      << "store did not get " << 2 * kFramesSent << " records\n"
       << store.Log() << predict1.Log() << predict2.Log();
   EXPECT_EQ(store.exit_code(), 0) << store.Log();
   predict1.Terminate();
@@ -119,36 +186,97 @@ TEST(ServicesPipeline, ThreeHundredFramesBecomePredictionsJoinedByTraceInTheStor
   ASSERT_TRUE(predict2.Wait(std::chrono::seconds(30)));
   auto p1 = nlohmann::json::parse(predict1.LastLine());
   auto p2 = nlohmann::json::parse(predict2.LastLine());
-  EXPECT_EQ(p1["predicted"].get<int>() + p2["predicted"].get<int>(), kFrames);
+  EXPECT_EQ(p1["predicted"].get<int>() + p2["predicted"].get<int>(), kFramesSent);
   EXPECT_GT(p1["predicted"].get<int>(), 0) << "instance 1 got no partitions";
   EXPECT_GT(p2["predicted"].get<int>(), 0) << "instance 2 got no partitions";
   EXPECT_EQ(p1["dead_lettered"].get<int>() + p2["dead_lettered"].get<int>(), 0);
 
   sqlite3* handle = nullptr;
   ASSERT_EQ(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(*) FROM frames"), kFrames);
-  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(*) FROM predictions"), kFrames);
-  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(DISTINCT frame) FROM frames"), kFrames);
+  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(*) FROM frames"), kFramesSent);
+  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(DISTINCT frame) FROM frames"), kFramesSent);
   EXPECT_EQ(QueryInt(handle, "SELECT MIN(frame) FROM frames"), 0);
-  EXPECT_EQ(QueryInt(handle, "SELECT MAX(frame) FROM frames"), kFrames - 1);
+  EXPECT_EQ(QueryInt(handle, "SELECT MAX(frame) FROM frames"), kBlankFrame);
+  // One prediction per frame sent: as many rows as frames, and as many distinct frame numbers.
+  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(*) FROM predictions"), kFramesSent);
+  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(DISTINCT frame) FROM predictions"), kFramesSent);
   // Every prediction carries its frame's trace id (inherited through the router) and frame number.
   EXPECT_EQ(QueryInt(handle,
                      "SELECT COUNT(*) FROM frames f JOIN predictions p ON p.trace_id = f.trace_id "
                      "AND p.frame = f.frame AND p.source_trace_id = f.trace_id"),
-            kFrames);
-  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(DISTINCT trace_id) FROM frames"), kFrames);
-  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(*) FROM envelopes"), 2 * kFrames);
+            kFramesSent);
+  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(DISTINCT trace_id) FROM frames"), kFramesSent);
+  EXPECT_EQ(QueryInt(handle, "SELECT COUNT(*) FROM envelopes"), 2 * kFramesSent);
 
-  const std::vector<int> person_frames = HandCheckedPersonFrames();
-  ASSERT_GE(person_frames.size(), 3u);
-  for (int frame : person_frames) {
-    const std::string objects =
-        QueryText(handle, "SELECT objects FROM predictions WHERE frame = " + std::to_string(frame));
-    EXPECT_NE(objects.find("person"), std::string::npos)
-        << "frame " << frame << " shows pedestrians, prediction: " << objects;
+  // Every box lies inside its frame (the video's 768x576).
+  {
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(
+                  handle, "SELECT frame, frame_width, frame_height, detections FROM predictions",
+                  -1, &stmt, nullptr),
+              SQLITE_OK);
+    int rows = 0, boxes = 0, wrong_size = 0;
+    std::vector<std::string> outside;  // one line per box not inside its frame
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      ++rows;
+      const int64_t frame = sqlite3_column_int64(stmt, 0);
+      const double width = sqlite3_column_double(stmt, 1), height = sqlite3_column_double(stmt, 2);
+      wrong_size += width == 768 && height == 576 ? 0 : 1;
+      const auto* text = sqlite3_column_text(stmt, 3);
+      for (const Box& b : ParseDetections(text ? reinterpret_cast<const char*>(text) : "[]")) {
+        ++boxes;
+        if (b.x >= 0 && b.y >= 0 && b.width > 0 && b.height > 0 && b.x + b.width <= width &&
+            b.y + b.height <= height) {
+          continue;
+        }
+        std::ostringstream line;
+        line << "frame " << frame << ": " << b.label << " " << b.x << "," << b.y << " " << b.width
+             << "x" << b.height << " in " << width << "x" << height;
+        outside.push_back(line.str());
+      }
+    }
+    sqlite3_finalize(stmt);
+    EXPECT_EQ(wrong_size, 0) << "predictions whose frame size is not the video's 768x576";
+    EXPECT_TRUE(outside.empty()) << outside.size() << " box(es) not inside their frame, e.g. "
+                                 << outside.front();
+    EXPECT_EQ(rows, kFramesSent);
+    EXPECT_GT(boxes, 0);
   }
+
+  // The hand-checked frames: as many persons as the data file states, each box on a person.
+  const std::vector<HandChecked> checked = HandCheckedFrames();
+  ASSERT_GE(checked.size(), 3u);
+  for (const HandChecked& h : checked) {
+    const std::vector<Box> boxes = ParseDetections(QueryText(
+        handle, "SELECT detections FROM predictions WHERE frame = " + std::to_string(h.frame)));
+    const int persons = CountPersons(boxes);
+    EXPECT_GE(persons, h.found) << "frame " << h.frame << ": too few persons found";
+    EXPECT_LE(persons, h.visible) << "frame " << h.frame << ": more persons than people visible";
+    std::set<size_t> covered;
+    for (const Box& b : boxes) {
+      if (b.label != "person") continue;
+      bool on_someone = false;
+      for (size_t i = 0; i < h.centres.size(); ++i) {
+        if (b.Contains(h.centres[i].first, h.centres[i].second)) {
+          on_someone = true;
+          covered.insert(i);
+        }
+      }
+      EXPECT_TRUE(on_someone) << "frame " << h.frame << ": a person box at " << b.x << "," << b.y
+                              << " " << b.width << "x" << b.height << " contains nobody";
+    }
+    EXPECT_GE(static_cast<int>(covered.size()), h.found)
+        << "frame " << h.frame << ": the person boxes cover too few of the people";
+  }
+  const std::vector<Box> on_blank = ParseDetections(QueryText(
+      handle, "SELECT detections FROM predictions WHERE frame = " + std::to_string(kBlankFrame)));
+  EXPECT_EQ(CountPersons(on_blank), 0) << "a person on the blank frame";
+  EXPECT_EQ(QueryText(handle, "SELECT objects FROM predictions WHERE frame = " +
+                                  std::to_string(kBlankFrame)),
+            "[]");
+
   const std::string trace = QueryText(
-      handle, "SELECT trace_id FROM frames WHERE frame = " + std::to_string(person_frames[0]));
+      handle, "SELECT trace_id FROM frames WHERE frame = " + std::to_string(checked[0].frame));
   sqlite3_close(handle);
 
   ServiceProcess query("query", MCORPS_STORE_BIN, {"--db", db, "--query", trace}, dir.path());
