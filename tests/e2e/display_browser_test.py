@@ -6,16 +6,20 @@ pedestrian video, looped), then drives Debian's headless Chromium through chrome
 WebDriver HTTP API (stdlib only: no browser or driver is ever downloaded) and checks that the page
  * shows detected labels in the DOM (#labels li.label, e.g. "person"),
  * keeps drawing: two screenshots of the canvas a second apart differ,
- * shows live figures (frames/s is a number).
+ * shows live figures (frames/s is a number),
+ * captions the frame with its trace id: 32 hex digits that `mcorps trace` finds on a frame the
+   capture service sent to VideoStream.
 A screenshot is saved as display_page.png in --out (default: $MESSAGECORPS_BINARY_DIR or .).
 
-Usage: display_browser_test.py --bin-dir BUILD/services [--out DIR] [--video PATH]
+Usage: display_browser_test.py --bin-dir BUILD/services --mcorps BUILD/tools/mcorps/mcorps
+                               [--out DIR] [--video PATH]
 Exit status 0 when every check passed; prints "N passed, M failed".
 """
 import argparse
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,6 +87,7 @@ class Pipeline:
     def __init__(self, bin_dir, video, workdir):
         self.bin_dir, self.video, self.workdir = bin_dir, video, workdir
         self.procs = []
+        self.brokers = None
 
     def start(self, name, args, stdout=subprocess.DEVNULL):
         log = open(os.path.join(self.workdir, f"{name}.log"), "w")
@@ -100,6 +105,7 @@ class Pipeline:
                 raise RuntimeError("mcorps-broker did not start")
             time.sleep(0.1)
         brokers = open(bootstrap_file).read().strip()
+        self.brokers = brokers
         display = self.start("display", ["--brokers", brokers, "--port", "0"], stdout=subprocess.PIPE)
         url = display.stdout.readline().decode().strip()
         if not url.startswith("http"):
@@ -113,6 +119,12 @@ class Pipeline:
             time.sleep(0.2)
         self.start("capture", ["--brokers", brokers, "--video", self.video, "--loop", "--fps", "10"])
         return url
+
+    def stop(self, name):
+        for n, p in self.procs:
+            if n == name and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=15)
 
     def down(self):
         for name, p in reversed(self.procs):
@@ -129,6 +141,7 @@ class Pipeline:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--mcorps", required=True, help="the mcorps binary (looks the trace id up)")
     ap.add_argument("--out", default=os.environ.get("MESSAGECORPS_BINARY_DIR", "."))
     ap.add_argument("--video", default=VIDEO)
     ap.add_argument("--timeout", type=float, default=90)
@@ -190,7 +203,8 @@ def main():
             fps_value = 0.0
         check(fps_value > 0, f"frames/s shown on the page: {fps}")
         caption = driver.script("return document.getElementById('caption').textContent")
-        check("trace" in caption, f"caption names the frame's trace: {caption[:100]}")
+        found = re.search(r"\btrace ([0-9a-f]{32})\b", caption)
+        check(found is not None, f"caption shows a 32-hex trace id: {caption[:120]}")
 
         png = driver.screenshot()
         os.makedirs(opts.out, exist_ok=True)
@@ -198,6 +212,20 @@ def main():
         with open(path, "wb") as f:
             f.write(png)
         check(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000, f"screenshot saved to {path}")
+
+        if found:
+            # The id is a frame's that was sent: the capture service's record in VideoStream has it.
+            # The capture stops first, so that `mcorps trace` reaches the end of the topic.
+            trace_id = found.group(1)
+            pipeline.stop("capture")
+            traced = subprocess.run(
+                [opts.mcorps, "trace", trace_id, "-t", "VideoStream", "-b", pipeline.brokers],
+                capture_output=True, text=True, timeout=120)
+            hops = [json.loads(line) for line in traced.stdout.splitlines() if line.strip()]
+            sent = [h for h in hops if h.get("topic") == "VideoStream" and h.get("service") == "capture"]
+            check(traced.returncode == 0 and len(sent) == 1,
+                  f"trace {trace_id} is a frame capture sent to VideoStream: exit {traced.returncode}, "
+                  f"hops {hops}, {traced.stderr.strip()[-300:]}")
     except Exception as e:  # noqa: BLE001 - report as a failure with the logs
         check(False, f"pipeline or browser error: {e}")
         for name in ("broker", "display", "predict", "capture"):
