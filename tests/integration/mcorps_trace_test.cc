@@ -102,6 +102,9 @@ TEST(McorpsTrace, ListsTheHopsOfAMessageAcrossTwoTopics) {
     EXPECT_EQ(second["type"], "protobuf.predictions.Prediction");
     EXPECT_EQ(second["service"], "predict");
     EXPECT_EQ(second["parent_span_id"], first["span_id"]);  // derived from hop 1
+    // Hop 2 was sent 20 ms or more after hop 1 was read back (usually within a second); 30 s is the
+    // read-back loop's deadline. A latency in the wrong unit or from the wrong clock is off by
+    // orders of magnitude.
     EXPECT_GE(second["latency_ms"].get<double>(), 20.0);
     EXPECT_LT(second["latency_ms"].get<double>(), 30000.0);
     EXPECT_THAT(r.err, HasSubstr("2 hop(s)"));
