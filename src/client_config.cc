@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -222,9 +223,33 @@ namespace {
 
 ClientCore* CoreOf(const rd_kafka_t* rk) { return static_cast<ClientCore*>(rd_kafka_opaque(rk)); }
 
+// librdkafka >= 2.x reports a plaintext client at a TLS/SASL listener only as a log line
+// ("Disconnected ... in state APIVERSION_QUERY"); 2.0.2 also sent an error with a hint. Twice in a
+// row is taken for a protocol mismatch.
+void NoteFirstRequestDisconnect(ClientCore& core, const char* fac, const char* buf) {
+  if (fac == nullptr || buf == nullptr || std::strcmp(fac, "FAIL") != 0) return;
+  if (core.security_protocol != "plaintext" && core.security_protocol != "sasl_plaintext") return;
+  const std::string text = Lower(buf);
+  if (!Contains(text, "apiversion_query") || !Contains(text, "disconnected")) return;
+  if (core.first_request_disconnects.fetch_add(1) + 1 < 2 || !core.ConnectionFailure().ok()) {
+    return;
+  }
+  core.SetConnectionFailure(MakeError(
+      absl::StatusCode::kUnavailable,
+      absl::StrCat("security protocol mismatch: the broker closed the connection at the first "
+                   "request, again and again: a TLS or SASL listener? (this client uses ",
+                   core.security_protocol, "; check security.protocol): ", core.Scrub(buf)),
+      ErrorDetail{RD_KAFKA_RESP_ERR__TRANSPORT, false, false, ErrorReason::kProtocolMismatch}));
+}
+
 void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   ClientCore* core = CoreOf(rk);
-  if (core == nullptr || !core->logger) return;
+  if (core == nullptr) return;
+  try {
+    NoteFirstRequestDisconnect(*core, fac, buf);
+  } catch (...) {
+  }
+  if (!core->logger) return;
   if (core->secrets.empty() || buf == nullptr) {
     logging::LogFromRdKafka(*core->logger, level, fac, buf);
     return;
@@ -368,6 +393,7 @@ absl::StatusOr<ConfHandle> BuildConf(const ClientConfig& config,
       protocol[0] = '\0';
     }
     const std::string lower = Lower(protocol);
+    if (!lower.empty()) core->security_protocol = lower;
     if (lower.starts_with("sasl")) {
       char mechanism[64];
       size = sizeof mechanism;

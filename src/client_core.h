@@ -46,6 +46,11 @@ struct ClientCore {
   std::string Scrub(std::string_view text) const { return RedactSecrets(text, secrets); }
   // sasl.mechanisms as configured ("" without SASL), for the SCRAM hint on old librdkafka.
   std::string sasl_mechanism;
+  // security.protocol as configured, lower case ("plaintext" by default).
+  std::string security_protocol = "plaintext";
+  // Connections a broker closed at the very first request (ApiVersion) while we spoke plaintext:
+  // librdkafka 2.14 only logs them (FAIL); twice in a row is a TLS or SASL listener.
+  std::atomic<int> first_request_disconnects{0};
 
   // The last failure to connect that librdkafka's retries will not fix by themselves: SASL
   // authentication refused, TLS trust (certificate not verified, expired, wrong host name), or a

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -152,9 +153,18 @@ class Runner:
             raise RuntimeError("%s: %s" % (what, result.get("error")))
         return result
 
+    @staticmethod
+    def check_version(contender, result):
+        """A twin on the current librdkafka must really have loaded it."""
+        want = CONTENDERS[contender].get("librdkafka")
+        if want and result.get("librdkafka") != want:
+            raise RuntimeError("%s loaded librdkafka %s, not %s" % (contender, result.get("librdkafka"), want))
+
     def run(self, contender, mode, topic, size, count, **kw):
-        return self.finish(self.start(contender, mode, topic, size, count, **kw),
-                           "%s %s %s" % (contender, mode, SIZE_NAMES.get(size, size)))
+        result = self.finish(self.start(contender, mode, topic, size, count, **kw),
+                             "%s %s %s" % (contender, mode, SIZE_NAMES.get(size, size)))
+        self.check_version(contender, result)
+        return result
 
     @staticmethod
     def wait_ready(proc):
@@ -166,8 +176,13 @@ class Runner:
                 return
 
 
+def topic_part(contender):
+    """The contender's name as Kafka allows it in a topic name ("raw @2.14.2" -> "raw-2.14.2")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", contender).strip("-")
+
+
 def throughput_run(runner, admin, contender, size, count):
-    topic = "bench-%s-%d-%s" % (contender.replace("/", "-").replace("+", "-"), size, uuid.uuid4().hex[:8])
+    topic = "bench-%s-%d-%s" % (topic_part(contender), size, uuid.uuid4().hex[:8])
     admin.create(topic)
     try:
         prod = runner.run(contender, "produce", topic, size, count, warmup=1)
@@ -196,7 +211,7 @@ def latency_run(runner, admin, contender, size, seconds):
     rate = RATES[size]
     count = int(rate * seconds)
     warmup = max(int(rate), 10)
-    topic = "lat-%s-%d-%s" % (contender.replace("/", "-").replace("+", "-"), size, uuid.uuid4().hex[:8])
+    topic = "lat-%s-%d-%s" % (topic_part(contender), size, uuid.uuid4().hex[:8])
     admin.create(topic)
     try:
         consumer = runner.start(contender, "latency-consume", topic, size, count, warmup=warmup)
@@ -383,7 +398,7 @@ def add_current_librdkafka(prefix, version):
         twins.append(twin)
     for label, a, b in list(RATIO_PAIRS):
         if CONTENDERS[a]["kind"] == "cxx" and CONTENDERS[b]["kind"] == "cxx":
-            RATIO_PAIRS.append((label + suffix, a + suffix, b + suffix))
+            RATIO_PAIRS.append(("(%s)%s" % (label, suffix), a + suffix, b + suffix))
     for name in ("raw", "messagecorps/raw", "messagecorps/raw-compact", "raw/protobuf"):
         RATIO_PAIRS.append(("%s%s ÷ %s" % (name, suffix, name), name + suffix, name))
     return twins
