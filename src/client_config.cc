@@ -113,15 +113,18 @@ namespace internal {
 
 absl::Status SetProperty(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
-      RD_KAFKA_CONF_OK) {
-    // Neither our text nor librdkafka's may show a secret value.
-    return MakeError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("Kafka property ", key, "=", RedactedValue(key, value), ": ",
-                                  RedactSecrets(errstr, {{key, value}})),
-                     ErrorReason::kInvalidConfig);
-  }
-  return absl::OkStatus();
+  const rd_kafka_conf_res_t res =
+      rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr);
+  if (res == RD_KAFKA_CONF_OK) return absl::OkStatus();
+  // Neither our text nor librdkafka's may show a secret value. An unknown key (often a misspelt
+  // one, e.g. "sasl.pasword") may hold one too: its value is never shown.
+  const bool hide = res == RD_KAFKA_CONF_UNKNOWN || IsSecretProperty(key);
+  // RedactSecrets treats `value` as a secret under any secret key name.
+  const std::string text = hide ? RedactSecrets(errstr, {{"sasl.password", value}}) : errstr;
+  return MakeError(
+      absl::StatusCode::kInvalidArgument,
+      absl::StrCat("Kafka property ", key, "=", hide ? std::string(kRedacted) : value, ": ", text),
+      ErrorReason::kInvalidConfig);
 }
 
 namespace {

@@ -65,6 +65,28 @@ TEST(ClientConfigSecrets, RefusedSecretValueIsNotEchoed) {
   EXPECT_EQ(GetErrorReason(producer.status()), ErrorReason::kInvalidConfig);
 }
 
+// A misspelt key (unknown to librdkafka) may carry a secret: its value is never shown. A known,
+// non-secret key with a bad value is shown with it (that helps find the mistake).
+TEST(ClientConfigSecrets, UnknownKeysValueIsHiddenKnownKeysBadValueIsShown) {
+  ProducerConfig typo;
+  typo.brokers = "127.0.0.1:1";
+  typo.properties["sasl.pasword"] = "Very-Secret-Value-2";
+  auto a = Producer::Create(typo);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(std::string(a.status().message()).find("Very-Secret-Value-2"), std::string::npos)
+      << a.status();
+  EXPECT_NE(std::string(a.status().message()).find("sasl.pasword=[redacted]"), std::string::npos)
+      << a.status();
+
+  ProducerConfig bad;
+  bad.brokers = "127.0.0.1:1";
+  bad.properties["acks"] = "sometimes";
+  auto b = Producer::Create(bad);
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(std::string(b.status().message()).find("acks=sometimes"), std::string::npos)
+      << b.status();
+}
+
 TEST(ClientConfigBrokers, BootstrapServersPropertyIsTheBrokerList) {
   unsetenv("MESSAGECORPS_BROKERS");
   ClientConfig config;
