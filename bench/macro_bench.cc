@@ -158,6 +158,8 @@ struct Phase {
 
 void Emit(JsonLine& j) {
   j.Bool("ok", true);
+  // The librdkafka actually loaded (scripts/bench --current-librdkafka checks it).
+  j.Str("librdkafka", rd_kafka_version_str());
   std::cout << j.Text() << std::endl;
 }
 

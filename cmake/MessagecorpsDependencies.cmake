@@ -9,5 +9,33 @@ find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 # librdkafka ships pkg-config files only; the C API is what the library uses (fewer allocations
 # than the C++ wrapper on the hot path).
+#
+# Which librdkafka: "system" (Debian 12's 2.0.2, the floor), "current" (Debian unstable's source
+# package, built and cached by scripts/librdkafka; preset `current`) or an install prefix. Programs
+# built against another one get an RPATH to it. The library chooses version-dependent behaviour
+# from the librdkafka loaded at run time (version.h), so a build against 2.0.2 also runs on a newer
+# librdkafka.so.1 through LD_LIBRARY_PATH (same soname and ABI).
+set(MCORPS_LIBRDKAFKA "system" CACHE STRING
+    "librdkafka to build against: system, current (scripts/librdkafka) or an install prefix")
+set(mcorps_rdkafka_prefix "")
+if(MCORPS_LIBRDKAFKA STREQUAL "current")
+  execute_process(COMMAND ${PROJECT_SOURCE_DIR}/scripts/librdkafka
+                  OUTPUT_VARIABLE mcorps_rdkafka_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+                  RESULT_VARIABLE mcorps_rdkafka_rc)
+  if(NOT mcorps_rdkafka_rc EQUAL 0)
+    message(FATAL_ERROR "scripts/librdkafka failed (exit ${mcorps_rdkafka_rc}); see its output above")
+  endif()
+elseif(NOT MCORPS_LIBRDKAFKA STREQUAL "system")
+  set(mcorps_rdkafka_prefix ${MCORPS_LIBRDKAFKA})
+endif()
+if(mcorps_rdkafka_prefix)
+  list(PREPEND CMAKE_PREFIX_PATH ${mcorps_rdkafka_prefix})
+  set(CMAKE_INSTALL_RPATH_USE_LINK_PATH ON)
+endif()
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+if(mcorps_rdkafka_prefix AND NOT RDKAFKA_LIBDIR STREQUAL "${mcorps_rdkafka_prefix}/lib")
+  message(FATAL_ERROR "MCORPS_LIBRDKAFKA=${MCORPS_LIBRDKAFKA}: pkg-config found librdkafka in "
+                      "${RDKAFKA_LIBDIR}, not in ${mcorps_rdkafka_prefix}/lib (use a fresh build dir)")
+endif()
+message(STATUS "librdkafka ${RDKAFKA_VERSION} (${RDKAFKA_LIBDIR})")
 pkg_check_modules(UUID REQUIRED IMPORTED_TARGET uuid)

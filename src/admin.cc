@@ -39,39 +39,83 @@ struct AdminClient::Impl : internal::ClientCore {
     return o;
   }
 
+  // How often a waiting call serves librdkafka's error callback (rd_kafka_poll) and looks for a
+  // connection failure (wrong password, untrusted certificate): what makes those fail within
+  // this much after librdkafka reports them instead of at the end of the timeout.
+  static constexpr std::chrono::milliseconds kSlice{100};
+
+  // Serves the error callback; the connection failure, if any, as the error of `what`.
+  absl::Status CheckConnection(std::string_view what) {
+    rd_kafka_poll(rk.get(), 0);
+    absl::Status failure = ConnectionFailure();
+    return failure.ok() ? failure : Explain(failure, what);
+  }
+
   // Waits for the result event of one admin call on `queue`.
   absl::StatusOr<internal::EventHandle> Await(rd_kafka_queue_t* queue, rd_kafka_event_type_t type,
                                               std::chrono::milliseconds timeout,
                                               std::string_view what) {
     // A little more than the request timeout: librdkafka reports its own timeout first.
-    internal::EventHandle ev(rd_kafka_queue_poll(queue, Ms(timeout) + 2000));
+    const auto deadline = SteadyClock::now() + timeout + std::chrono::milliseconds(2000);
+    internal::EventHandle ev;
+    while (!ev && SteadyClock::now() < deadline) {
+      ev.reset(rd_kafka_queue_poll(queue, Ms(kSlice)));
+      if (!ev) {
+        if (absl::Status s = CheckConnection(what); !s.ok()) return s;
+      }
+    }
     if (!ev) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(std::string(what), ": no answer within ", timeout.count(), " ms"));
+      return Explain(absl::DeadlineExceededError(absl::StrCat(
+                         std::string(what), ": no answer within ", timeout.count(), " ms")),
+                     what);
     }
     if (rd_kafka_event_type(ev.get()) != type) {
       return absl::InternalError(absl::StrCat(std::string(what), ": unexpected admin event ",
                                               rd_kafka_event_name(ev.get())));
     }
     if (rd_kafka_resp_err_t err = rd_kafka_event_error(ev.get())) {
-      return KafkaError(err, absl::StrCat(std::string(what), ": ",
-                                          rd_kafka_event_error_string(ev.get())));
+      return Explain(KafkaError(err, absl::StrCat(std::string(what), ": ",
+                                                  Scrub(rd_kafka_event_error_string(ev.get())))),
+                     what);
     }
     return ev;
+  }
+
+  // rd_kafka_metadata for all topics, in slices (see kSlice).
+  absl::Status Metadata(std::chrono::milliseconds timeout, std::string_view what,
+                        const rd_kafka_metadata_t** md) {
+    const auto deadline = SteadyClock::now() + timeout;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    std::chrono::milliseconds slice{250};
+    while (SteadyClock::now() < deadline) {
+      // A metadata request gets a slice of its own at least: on a slow link each try needs
+      // time to be answered. The first tries are short, later ones longer (up to 2 s).
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      err = rd_kafka_metadata(rk.get(), 1, nullptr, md, Ms(std::min(left, slice)));
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+      if (absl::Status s = CheckConnection(what); !s.ok()) return s;
+      if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT) break;
+      slice = std::min(slice * 2, std::chrono::milliseconds(2000));
+    }
+    return Explain(KafkaError(err, what, true), what);
   }
 };
 
 absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Create(ClientConfig config) {
   auto impl = std::make_unique<Impl>();
   internal::InitCore(*impl, config, "admin");
-  auto brokers = ResolveBrokers(config.brokers);
+  auto brokers = ResolveBrokers(config);
   if (!brokers.ok()) return brokers.status();
   impl->brokers = *brokers;
   auto conf = internal::BuildConf(config, {}, impl.get());
   if (!conf.ok()) return conf.status();
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr);
-  if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("admin: ", errstr));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin: ", RedactSecrets(errstr, config.properties)));
+  }
   (void)conf->release();
   impl->rk.reset(rk);
   return std::unique_ptr<AdminClient>(new AdminClient(std::move(impl)));
@@ -93,7 +137,8 @@ absl::Status AdminClient::CreateTopic(const TopicSpec& spec, std::chrono::millis
   for (const auto& [k, v] : spec.config) {
     if (rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_NewTopic_destroy(nt);
-      return absl::InvalidArgumentError(absl::StrCat("create topic ", spec.name, ": bad config ", k));
+      return absl::InvalidArgumentError(
+          absl::StrCat("create topic ", spec.name, ": bad config ", k));
     }
   }
   internal::QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
@@ -111,7 +156,8 @@ absl::Status AdminClient::CreateTopic(const TopicSpec& spec, std::chrono::millis
     if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && ignore_existing) continue;
     if (err) {
       const char* msg = rd_kafka_topic_result_error_string(results[i]);
-      return KafkaError(err, absl::StrCat("create topic ", spec.name, msg ? ": " : "", msg ? msg : ""));
+      return KafkaError(err,
+                        absl::StrCat("create topic ", spec.name, msg ? ": " : "", msg ? msg : ""));
     }
   }
   return absl::OkStatus();
@@ -140,8 +186,7 @@ absl::Status AdminClient::DeleteTopic(const std::string& name, std::chrono::mill
 absl::StatusOr<std::vector<std::string>> AdminClient::ListTopics(std::chrono::milliseconds timeout,
                                                                  bool include_internal) {
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(impl_->rk.get(), 1, nullptr, &md, Ms(timeout));
-  if (err) return KafkaError(err, "list topics", true);
+  if (absl::Status s = impl_->Metadata(timeout, "list topics", &md); !s.ok()) return s;
   std::vector<std::string> out;
   for (int i = 0; i < md->topic_cnt; ++i) {
     std::string name = md->topics[i].topic;
@@ -156,8 +201,7 @@ absl::StatusOr<std::vector<std::string>> AdminClient::ListTopics(std::chrono::mi
 absl::StatusOr<TopicInfo> AdminClient::DescribeTopic(const std::string& name,
                                                      std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(impl_->rk.get(), 1, nullptr, &md, Ms(timeout));
-  if (err) return KafkaError(err, "describe topic " + name, true);
+  if (absl::Status s = impl_->Metadata(timeout, "describe topic " + name, &md); !s.ok()) return s;
   std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
       md, rd_kafka_metadata_destroy);
   for (int i = 0; i < md->topic_cnt; ++i) {
@@ -194,7 +238,8 @@ absl::Status AdminClient::WaitForTopic(const std::string& name, int partitions,
       bool ready = static_cast<int>(info->partitions.size()) >= partitions;
       for (const auto& p : info->partitions) ready = ready && p.leader >= 0;
       if (ready) return absl::OkStatus();
-      last = absl::UnavailableError(absl::StrCat("topic ", name, ": partitions without leader yet"));
+      last =
+          absl::UnavailableError(absl::StrCat("topic ", name, ": partitions without leader yet"));
     } else {
       last = info.status();
     }
@@ -252,8 +297,8 @@ absl::StatusOr<std::vector<PartitionLag>> AdminClient::GroupLag(const std::strin
       rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
           impl_->rk.get(), lag.topic.c_str(), lag.partition, &lag.low, &lag.high, Ms(timeout));
       if (err) return KafkaError(err, "group lag: watermarks", true);
-      lag.lag = lag.committed >= 0 ? std::max<int64_t>(0, lag.high - lag.committed)
-                                   : lag.high - lag.low;
+      lag.lag =
+          lag.committed >= 0 ? std::max<int64_t>(0, lag.high - lag.committed) : lag.high - lag.low;
       out.push_back(std::move(lag));
     }
   }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -300,11 +301,14 @@ struct Consumer::Impl : internal::ClientCore {
   std::map<PartitionKey, int64_t> consumed;
   std::vector<rd_kafka_message_t*> batch;
   MessagePool pool;
-  // Poll may take queued records with rd_kafka_consume_batch_queue (see Poll): false from the
-  // start with a cooperative assignment strategy, and for good after Pause, Resume or Seek.
+  // Poll may take queued records with rd_kafka_consume_batch_queue (see Poll). Always with
+  // librdkafka 2.1 or later (BatchPollAlwaysSafe()); before: false from the start with a
+  // cooperative assignment strategy, and for good after Pause, Resume or Seek.
   bool batch_fetch_safe = true;
   // Restarts a fetcher that stopped at a full queue (fetch_waker.h).
   std::optional<internal::FetchWaker> waker;
+  // connection_failures when Poll last returned a connection failure.
+  uint64_t connection_failures_returned = 0;
 
   ~Impl() {
     // Close() has left the group (or given up within its timeout): do not let destroy try again and
@@ -427,8 +431,46 @@ struct Consumer::Impl : internal::ClientCore {
   // Close committing on revoke). `list` null: the stored offsets. The commit may still complete
   // after a timeout.
   static constexpr std::chrono::milliseconds kCommitTimeout{10000};
+  //
+  // A commit refused because the group is rebalancing (REBALANCE_IN_PROGRESS: we joined the new
+  // generation but its assignment is not synced yet; ILLEGAL_GENERATION: the others moved to a
+  // new generation we have not joined yet) is sent again until `timeout` when the rebalance is
+  // cooperative on librdkafka 2.10 or later. There the member keeps its partitions through the
+  // rebalance (and keeps processing them), and librdkafka completes its rejoin in the background
+  // without dropping them (PR #4908), so the same commit is accepted a moment later; Kafka's Java
+  // consumer calls this a retriable commit failure too. Without the retry the commit was lost:
+  // consumer_group_test's churn case saw 2 refused commits per run on librdkafka 2.14.2, and a
+  // partition revoked before the next commit would have been processed twice by its new owner.
+  // Our partitions cannot be revoked meanwhile: revocation runs in OnRebalance, under `mu`.
   absl::Status CommitAndWait(const rd_kafka_topic_partition_list_t* list,
                              std::chrono::milliseconds timeout) {
+    const auto deadline = SteadyClock::now() + timeout;
+    const bool retry_refusals =
+        LibrdkafkaAtLeast(2, 10) &&
+        std::strcmp(rd_kafka_rebalance_protocol(rk.get()), "COOPERATIVE") == 0;
+    auto backoff = std::chrono::milliseconds(20);
+    for (int attempt = 1;; ++attempt) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      absl::Status s = CommitOnce(list, std::max(left, std::chrono::milliseconds(1)));
+      if (!retry_refusals || GetErrorReason(s) != ErrorReason::kRebalance ||
+          GetErrorDetail(s)->kafka_code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+          SteadyClock::now() + backoff >= deadline) {
+        return s;
+      }
+      ++commits_retried;
+      logger->debug(
+          "{}: commit refused during a cooperative rebalance (attempt {}): {}; again in "
+          "{} ms",
+          config.group_id, attempt, std::string(s.message()), backoff.count());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+    }
+  }
+  uint64_t commits_retried = 0;  // for tests and logs
+
+  absl::Status CommitOnce(const rd_kafka_topic_partition_list_t* list,
+                          std::chrono::milliseconds timeout) {
     internal::QueueHandle result(rd_kafka_queue_new(rk.get()));
     rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk.get(), list, result.get(), nullptr, nullptr);
     if (err) return KafkaError(err, "commit", true);
@@ -485,6 +527,10 @@ absl::Status CheckAssignment(ConsumerConfig& config) {
 
 }  // namespace
 
+bool FetchWakerNeeded() { return !LibrdkafkaAtLeast(2, 3); }
+
+bool BatchPollAlwaysSafe() { return LibrdkafkaAtLeast(2, 1); }
+
 std::string DefaultAssignmentStrategy() {
   // 2.10.0 is the first release with librdkafka PR #4908 (see consumer.h).
   return LibrdkafkaAtLeast(2, 10) ? "cooperative-sticky" : "range";
@@ -513,7 +559,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   // #2879): a higher count with a byte cap keeps fetching steady and memory bounded. The cap
   // applies per partition: peak RSS ~ partitions x 32 MiB + 20 MB (BENCHMARKS.md, 1M-record
   // backlog).
-  const std::map<std::string, std::string> defaults = {
+  std::map<std::string, std::string> defaults = {
       {"group.id", config.group_id},
       {"auto.offset.reset", config.start == StartOffset::kEarliest ? "earliest" : "latest"},
       {"enable.auto.commit", config.commit == CommitMode::kAuto ? "true" : "false"},
@@ -524,12 +570,20 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
       {"queued.min.messages", "1000000"},
       {"queued.max.messages.kbytes", "32768"},
   };
+  // librdkafka 2.3 and later stop fetching a partition whose local queue is full for
+  // fetch.queue.backoff.ms (default 1000) by a timer on the partition: no wake-up shortens it, so
+  // the fetch waker cannot help there, and a consumer slower than its fetcher idled up to 1 s per
+  // queue-full (scripts/bench on 2.14.2: 1M-record backlog at 240k msg/s against 688k on 2.0.2).
+  // 10 ms lets the fetcher look again soon after Poll made room; each look is a local check.
+  // Before 2.3 the fetch waker (below) restarts the fetcher instead.
+  if (!FetchWakerNeeded()) defaults["fetch.queue.backoff.ms"] = "10";
   {
     auto strategy = config.properties.find("partition.assignment.strategy");
     const std::string& value = strategy != config.properties.end()
                                    ? strategy->second
                                    : defaults.at("partition.assignment.strategy");
-    impl->batch_fetch_safe = value.find("cooperative") == std::string::npos;
+    impl->batch_fetch_safe =
+        BatchPollAlwaysSafe() || value.find("cooperative") == std::string::npos;
   }
   auto conf = internal::BuildConf(config, defaults, impl.get());
   if (!conf.ok()) return conf.status();
@@ -537,7 +591,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
 
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), errstr, sizeof errstr);
-  if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("consumer: ", errstr));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("consumer: ", RedactSecrets(errstr, config.properties)));
+  }
   // The queue bounds, as librdkafka will apply them, for the fetch waker.
   auto conf_int = [&](const char* name) {
     char value[64];
@@ -549,7 +606,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   const int64_t queue_max_records = conf_int("queued.min.messages");
   (void)conf->release();
   impl->rk.reset(rk);
-  impl->waker.emplace(rk, queue_max_bytes, queue_max_records);
+  if (FetchWakerNeeded()) impl->waker.emplace(rk, queue_max_bytes, queue_max_records);
   rd_kafka_poll_set_consumer(rk);
   impl->queue.reset(rd_kafka_queue_get_consumer(rk));
 
@@ -593,14 +650,17 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
   // partitions internally — records were lost while members joined (fixed in librdkafka 2.1.0,
   // PR #4208; regression test: ConsumerGroup.MemberJoiningAndLeavingUnderLoad...). Waits up to
   // `timeout` for the first record, then takes only what is already queued.
-  // The batch call is used for that rest while it is safe (batch_fetch_safe): when no cooperative
-  // rebalance can pause partitions behind our back and nobody paused, resumed or sought — an eager
-  // rebalance only revokes, and a reassigned partition restarts from its committed offset, so a
-  // position advanced past purged records does not matter there.
+  // The batch call is used for that rest while it is safe (batch_fetch_safe): always from 2.1.0
+  // on; before, when no cooperative rebalance can pause partitions behind our back and nobody
+  // paused, resumed or sought — an eager rebalance only revokes, and a reassigned partition
+  // restarts from its committed offset, so a position advanced past purged records does not
+  // matter there.
   const auto deadline = SteadyClock::now() + timeout;
-  if (int woken = impl_->waker->BeforeTake(rd_kafka_queue_length(impl_->queue.get()));
-      woken > 0 && impl_->metrics) {
-    impl_->metrics->Add(Counter::kFetchWakeups, static_cast<uint64_t>(woken));
+  if (impl_->waker) {
+    if (int woken = impl_->waker->BeforeTake(rd_kafka_queue_length(impl_->queue.get()));
+        woken > 0 && impl_->metrics) {
+      impl_->metrics->Add(Counter::kFetchWakeups, static_cast<uint64_t>(woken));
+    }
   }
   size_t n = 0;
   while (n < impl_->batch.size()) {
@@ -651,7 +711,7 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
       if (impl_->metrics) impl_->metrics->Add(Counter::kClientErrors);
       continue;
     }
-    impl_->waker->Taken(*m);
+    if (impl_->waker) impl_->waker->Taken(*m);
     if (m->rkt != run_topic || m->partition != run_partition) {
       PartitionKey key{rd_kafka_topic_name(m->rkt), m->partition};
       run_topic = m->rkt;
@@ -692,6 +752,15 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
     out.push_back(std::move(r));
   }
   if (impl_->has_fatal) return impl_->FatalStatus();
+  // A new connection failure (wrong credentials, TLS trust, protocol mismatch) is returned once,
+  // when this Poll got no records: librdkafka keeps retrying, and a later Poll goes on.
+  if (out.empty()) {
+    const uint64_t failures = impl_->connection_failures.load(std::memory_order_acquire);
+    if (failures != impl_->connection_failures_returned) {
+      impl_->connection_failures_returned = failures;
+      return impl_->Explain(impl_->ConnectionFailure(), "consumer");
+    }
+  }
   return out;
 }
 
@@ -776,7 +845,7 @@ absl::Status Consumer::Impl::PauseOrResume(const std::vector<TopicPartition>& pa
   if (parts.empty()) {
     for (const auto& [t, p] : impl.assigned) parts.push_back({t, p, -1001});
   }
-  impl.batch_fetch_safe = false;
+  if (!BatchPollAlwaysSafe()) impl.batch_fetch_safe = false;
   auto list = ToList(parts);
   const char* what = pause ? "pause" : "resume";
   rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(impl.rk.get(), list.get())
@@ -800,7 +869,7 @@ absl::Status Consumer::Seek(const TopicPartition& position, std::chrono::millise
     return absl::FailedPreconditionError(
         absl::StrCat("seek: ", position.topic, "[", position.partition, "] is not assigned"));
   }
-  impl_->batch_fetch_safe = false;
+  if (!BatchPollAlwaysSafe()) impl_->batch_fetch_safe = false;
   auto list = ToList({position});
   rd_kafka_error_t* e =
       rd_kafka_seek_partitions(impl_->rk.get(), list.get(), static_cast<int>(timeout.count()));

@@ -32,7 +32,10 @@ absl::StatusOr<std::vector<TopicPartition>> OffsetsForTimes(const ClientConfig& 
   if (!conf.ok()) return conf.status();
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), errstr, sizeof errstr);
-  if (rk == nullptr) return absl::InvalidArgumentError(absl::StrCat("offsets for times: ", errstr));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("offsets for times: ", RedactSecrets(errstr, config.properties)));
+  }
   (void)conf->release();
   client.rk.reset(rk);
 

@@ -4,6 +4,7 @@
 #include <google/protobuf/message.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -119,6 +120,10 @@ struct Producer::Impl : internal::ClientCore {
                          m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
                          m->err == RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
         report.status = KafkaError(m->err, absl::StrCat("delivery to ", report.topic), retriable);
+        // Timed out because we could never log in (or trust the broker): say that.
+        if (retriable && m->err != RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS) {
+          report.status = Explain(report.status, absl::StrCat("delivery to ", report.topic));
+        }
       }
       if (pending) {
         report.uuid = std::move(pending->uuid);
@@ -313,7 +318,8 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr);
   if (rk == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("producer: ", errstr));
+    return absl::InvalidArgumentError(
+        absl::StrCat("producer: ", RedactSecrets(errstr, config.properties)));
   }
   (void)conf->release();  // rd_kafka_new took it
   impl->rk.reset(rk);
@@ -382,6 +388,11 @@ absl::StatusOr<DeliveryReport> Producer::SendMessageSync(std::string_view topic,
       SendMessageAsync(topic, message, encoding, std::move(options));
   const auto deadline = SteadyClock::now() + timeout;
   while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    // Wrong credentials or an untrusted broker: say so now, not at the end of the timeout (the
+    // record stays queued; its report goes nowhere).
+    if (absl::Status failure = impl_->ConnectionFailure(); !failure.ok()) {
+      return impl_->Explain(failure, absl::StrCat("send to ", AsAbsl(topic)));
+    }
     if (SteadyClock::now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
           "send to ", AsAbsl(topic), ": no delivery report within ", timeout.count(), " ms"));
@@ -408,7 +419,21 @@ absl::Status Producer::SendEncoded(std::string_view topic, std::string_view valu
 }
 
 absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
-  rd_kafka_resp_err_t err = rd_kafka_flush(impl_->rk.get(), static_cast<int>(timeout.count()));
+  // In slices, so that a connection failure (wrong credentials, untrusted broker) ends the wait
+  // within 100 ms of being reported instead of after `timeout`.
+  const auto flush_deadline = SteadyClock::now() + timeout;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(flush_deadline - SteadyClock::now());
+    err = rd_kafka_flush(impl_->rk.get(),
+                         static_cast<int>(std::clamp<int64_t>(left.count(), 0, 100)));
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || left.count() <= 100) break;
+    if (absl::Status failure = impl_->ConnectionFailure(); !failure.ok()) {
+      return impl_->Explain(failure,
+                            absl::StrCat("flush (", Outstanding(), " record(s) not delivered)"));
+    }
+  }
   impl_->last_poll_ns = NowNanos();
   // rd_kafka_flush returns once librdkafka's queues are empty; our count includes reports that are
   // being served right now, so wait for those too.

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -152,9 +153,18 @@ class Runner:
             raise RuntimeError("%s: %s" % (what, result.get("error")))
         return result
 
+    @staticmethod
+    def check_version(contender, result):
+        """A twin on the current librdkafka must really have loaded it."""
+        want = CONTENDERS[contender].get("librdkafka")
+        if want and result.get("librdkafka") != want:
+            raise RuntimeError("%s loaded librdkafka %s, not %s" % (contender, result.get("librdkafka"), want))
+
     def run(self, contender, mode, topic, size, count, **kw):
-        return self.finish(self.start(contender, mode, topic, size, count, **kw),
-                           "%s %s %s" % (contender, mode, SIZE_NAMES.get(size, size)))
+        result = self.finish(self.start(contender, mode, topic, size, count, **kw),
+                             "%s %s %s" % (contender, mode, SIZE_NAMES.get(size, size)))
+        self.check_version(contender, result)
+        return result
 
     @staticmethod
     def wait_ready(proc):
@@ -166,8 +176,13 @@ class Runner:
                 return
 
 
+def topic_part(contender):
+    """The contender's name as Kafka allows it in a topic name ("raw @2.14.2" -> "raw-2.14.2")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", contender).strip("-")
+
+
 def throughput_run(runner, admin, contender, size, count):
-    topic = "bench-%s-%d-%s" % (contender.replace("/", "-").replace("+", "-"), size, uuid.uuid4().hex[:8])
+    topic = "bench-%s-%d-%s" % (topic_part(contender), size, uuid.uuid4().hex[:8])
     admin.create(topic)
     try:
         prod = runner.run(contender, "produce", topic, size, count, warmup=1)
@@ -196,7 +211,7 @@ def latency_run(runner, admin, contender, size, seconds):
     rate = RATES[size]
     count = int(rate * seconds)
     warmup = max(int(rate), 10)
-    topic = "lat-%s-%d-%s" % (contender.replace("/", "-").replace("+", "-"), size, uuid.uuid4().hex[:8])
+    topic = "lat-%s-%d-%s" % (topic_part(contender), size, uuid.uuid4().hex[:8])
     admin.create(topic)
     try:
         consumer = runner.start(contender, "latency-consume", topic, size, count, warmup=warmup)
@@ -211,18 +226,19 @@ def latency_run(runner, admin, contender, size, seconds):
             "lat_max_ms": cons["lat_max_ms"], "lat_rate": rate, "lat_samples": cons["latency_samples"]}
 
 
-def backlog_run(runner, admin, count, extra_props):
+def backlog_run(runner, admin, count, extra_props, contender="messagecorps/raw"):
     topic = "backlog-%s" % uuid.uuid4().hex[:8]
     admin.create(topic)
     try:
-        prod = runner.run("messagecorps/raw", "produce", topic, 100, count, warmup=1)
+        prod = runner.run(contender, "produce", topic, 100, count, warmup=1)
         extra = []
         for kv in extra_props:
             extra += ["-X", kv]
-        cons = runner.run("messagecorps/raw", "backlog-consume", topic, 100, count, warmup=1, extra=extra)
+        cons = runner.run(contender, "backlog-consume", topic, 100, count, warmup=1, extra=extra)
     finally:
         admin.delete(topic)
-    return {"records": count, "settings": extra_props or ["defaults"],
+    return {"records": count, "settings": extra_props or ["defaults"], "contender": contender,
+            "librdkafka": CONTENDERS[contender].get("librdkafka", "system"),
             "peak_rss_mb": cons["maxrss_kb"] / 1024,
             "sampled_peak_rss_mb": cons.get("sampled_peak_rss_kb", 0) / 1024,
             "consume_msgs_per_s": cons["msgs_per_s"], "produce_msgs_per_s": prod["msgs_per_s"]}
@@ -332,11 +348,12 @@ def render_tables(summary, ratios, backlog, micro_lines):
             num(r["cpu_produce"]), num(r["cpu_consume"]), num(r["p99"])))
     if backlog:
         out.append("")
-        out.append("| backlog test (100 B records) | settings | peak RSS MiB | consume msg/s |")
-        out.append("|---|---|---|---|")
+        out.append("| backlog test (100 B records) | librdkafka | settings | peak RSS MiB | consume msg/s |")
+        out.append("|---|---|---|---|---|")
         for b in backlog:
-            out.append("| %d records | %s | %.0f | %s |" % (b["records"], ", ".join(b["settings"]),
-                                                         b["peak_rss_mb"], fmt_rate(b["consume_msgs_per_s"])))
+            out.append("| %d records | %s | %s | %.0f | %s |" % (
+                b["records"], b.get("librdkafka", "system"), ", ".join(b["settings"]),
+                b["peak_rss_mb"], fmt_rate(b["consume_msgs_per_s"])))
     if micro_lines:
         out.append("")
         out.extend(micro_lines)
@@ -359,6 +376,32 @@ RATIO_PAIRS = [
     ("messagecorps/raw ÷ confluent-python", "messagecorps/raw", "confluent-python"),
     ("messagecorps/confluent ÷ confluent-python", "messagecorps/confluent", "confluent-python"),
 ]
+
+
+def add_current_librdkafka(prefix, version):
+    """Registers a twin "NAME @VERSION" of every C++ contender that runs the same binary on the
+    librdkafka in PREFIX (scripts/librdkafka) through LD_LIBRARY_PATH: one build, both versions,
+    same run. Ratios of the twins are to raw on the same version; "NAME @V ÷ NAME" compares the
+    versions. Returns the twins' names."""
+    suffix = " @" + version
+    twins = []
+    for name, spec in list(CONTENDERS.items()):
+        if spec["kind"] != "cxx":
+            continue
+        twin = name + suffix
+        env = dict(spec.get("env", {}))
+        env["LD_LIBRARY_PATH"] = os.path.join(prefix, "lib")
+        CONTENDERS[twin] = dict(spec, env=env, librdkafka=version)
+        COUNTS[twin] = COUNTS[name]
+        if name in LATENCY_CONTENDERS:
+            LATENCY_CONTENDERS.append(twin)
+        twins.append(twin)
+    for label, a, b in list(RATIO_PAIRS):
+        if CONTENDERS[a]["kind"] == "cxx" and CONTENDERS[b]["kind"] == "cxx":
+            RATIO_PAIRS.append(("(%s)%s" % (label, suffix), a + suffix, b + suffix))
+    for name in ("raw", "messagecorps/raw", "messagecorps/raw-compact", "raw/protobuf"):
+        RATIO_PAIRS.append(("%s%s ÷ %s" % (name, suffix, name), name + suffix, name))
+    return twins
 
 
 def compute_ratios(summary):
@@ -451,16 +494,19 @@ def plot(summary, path):
 def run_backlogs(args, runner, admin):
     backlog = []
     count = 20_000 if args.quick else args.backlog
-    for props in [[]] + [s.split(",") for s in args.backlog_props]:
-        log("backlog: %d records, consumer settings %s" % (count, props or "default"))
-        try:
-            b = backlog_run(runner, admin, count, props)
-            b["load1"] = load_average()[0]
-            backlog.append(b)
-        except Exception as e:
-            log("backlog FAILED:", e)
-            backlog.append({"records": count, "settings": props, "error": str(e),
-                            "peak_rss_mb": -1, "consume_msgs_per_s": None})
+    contenders = ["messagecorps/raw"] + [c for c in CONTENDERS
+                                         if c.startswith("messagecorps/raw @")]
+    for contender in contenders:
+        for props in [[]] + [s.split(",") for s in args.backlog_props]:
+            log("backlog: %s, %d records, consumer settings %s" % (contender, count, props or "default"))
+            try:
+                b = backlog_run(runner, admin, count, props, contender)
+                b["load1"] = load_average()[0]
+                backlog.append(b)
+            except Exception as e:
+                log("backlog FAILED:", e)
+                backlog.append({"records": count, "settings": props, "error": str(e),
+                                "contender": contender, "peak_rss_mb": -1, "consume_msgs_per_s": None})
     return backlog
 
 
@@ -506,6 +552,8 @@ def main():
                    help="re-render tables, ratios and plot from OUT/results.json")
     p.add_argument("--backlog-only", action="store_true",
                    help="run only the backlog test and merge it into OUT/results.json")
+    p.add_argument("--current-librdkafka", default="", metavar="PREFIX",
+                   help="also run every C++ contender on the librdkafka in PREFIX (scripts/librdkafka)")
     p.add_argument("--micro-json", default="")
     p.add_argument("--alloc-json", default="")
     p.add_argument("--command", default="scripts/bench")
@@ -519,9 +567,20 @@ def main():
             LATENCY_SECONDS[int(size)] = float(seconds)
         except ValueError:
             p.error("--latency-seconds wants SIZE=SECONDS, got %r" % item)
+    twins = []
+    if args.current_librdkafka:
+        with open(os.path.join(args.current_librdkafka, ".mcorps-stamp")) as f:
+            version = next(l.split()[1] for l in f if l.startswith("version "))
+        twins = add_current_librdkafka(args.current_librdkafka, version)
     if args.render_only or args.backlog_only:
         return rerender(args)
     only = [c for c in args.only.split(",") if c] or list(CONTENDERS)
+    # --only names contenders; their twins on the current librdkafka come along.
+    if args.only and twins:
+        only += [t for t in twins if t.split(" @")[0] in only and t not in only]
+    unknown = [c for c in only if c not in CONTENDERS]
+    if unknown:
+        p.error("unknown contender(s): %s" % ", ".join(unknown))
     sizes = [int(s) for s in args.sizes.split(",") if s] or SIZES
     reps = 1 if args.quick and args.repetitions == 3 else args.repetitions
     os.makedirs(args.out, exist_ok=True)

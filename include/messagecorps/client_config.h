@@ -1,9 +1,9 @@
 // messagecorps/client_config.h — what every Kafka client (producer, consumer, admin) is built from.
 //
-// `properties` accepts any librdkafka configuration property (CONFIGURATION.md of librdkafka) and is
-// applied last, so it overrides every default messagecorps chooses. Misconfiguration (an unknown
-// property, a bad value, no brokers) makes the client's Create() fail with kInvalidArgument naming the
-// property; nothing is thrown.
+// `properties` accepts any librdkafka configuration property (CONFIGURATION.md of librdkafka) and
+// is applied last, so it overrides every default messagecorps chooses. Misconfiguration (an unknown
+// property, a bad value, no brokers) makes the client's Create() fail with kInvalidArgument naming
+// the property; nothing is thrown.
 //
 // Value type; copy freely. The logger and metrics are shared with the client that is built from it.
 #pragma once
@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -36,14 +37,36 @@ struct ClientConfig {
   std::chrono::milliseconds statistics_interval{0};
 };
 
-// The broker list to use: `configured` if set, else $MESSAGECORPS_BROKERS; kInvalidArgument if neither.
+// The broker list to use: `configured` if set, else $MESSAGECORPS_BROKERS; kInvalidArgument if
+// neither.
 absl::StatusOr<std::string> ResolveBrokers(const std::string& configured);
+// The broker list a client built from `config` dials: properties["bootstrap.servers"] (applied
+// last, so it wins; e.g. from a properties file), else ResolveBrokers(config.brokers).
+absl::StatusOr<std::string> ResolveBrokers(const ClientConfig& config);
 
 // Reads a kcat-style properties file: `key=value` per line, `#` comments, blank lines ignored.
 // Errors name the file and line (kInvalidArgument), or kNotFound for a missing file.
 absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std::string& path);
 
-// Parses "key=value" (the CLI's -X); kInvalidArgument without '=' or with an empty key.
+// Parses "key=value" (the CLI's -X); kInvalidArgument without '=' or with an empty key. The error
+// message never repeats text that may hold a secret (see IsSecretProperty).
 absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::string& key_value);
+
+// Secrets. A property is secret when its value must never be shown: sasl.password,
+// ssl.key.password, ssl.key.pem, ssl.keystore.password, sasl.oauthbearer.client.secret,
+// sasl.oauthbearer.config, and any key (case-insensitive) containing "password", "secret",
+// "passphrase", "key.pem" or "private.key". The library uses these everywhere it shows a
+// property or text librdkafka wrote: refused properties in error messages, librdkafka's log lines
+// and error callbacks routed into spdlog, client creation errors; programs use them for config
+// dumps and their own output.
+bool IsSecretProperty(std::string_view key);
+// The text shown in place of a secret value.
+inline constexpr std::string_view kRedacted = "[redacted]";
+// `value`, or kRedacted when `key` is secret.
+std::string RedactedValue(std::string_view key, std::string_view value);
+// `text` with every secret value of `properties` (values of at least 4 characters: shorter ones
+// would garble unrelated text) replaced by kRedacted.
+std::string RedactSecrets(std::string_view text,
+                          const std::map<std::string, std::string>& properties);
 
 }  // namespace messagecorps

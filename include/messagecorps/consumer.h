@@ -22,11 +22,14 @@
 //
 // Memory: records fetched ahead are bounded by queued.max.messages.kbytes, 32 MiB by default here,
 // which kept a consumer catching up on a 1M-record backlog under 140 MiB RSS (BENCHMARKS.md,
-// Memory; RSS grows by ~3.5x any increase of it). A full queue stops librdkafka's fetcher until its
-// broker thread next wakes, up to 1 s later; when Poll has drained a full queue to a quarter it
-// wakes that thread with a small asynchronous request (DescribeConfigs of the broker's broker.id,
-// to each broker that delivered records), so a consumer slower than its fetcher does not idle.
-// Counted as Counter::kFetchWakeups; an authorization error on that request changes nothing.
+// Memory; RSS grows by ~3.5x any increase of it). A full queue stops librdkafka's fetcher for up
+// to 1 s; so that a consumer slower than its fetcher does not idle:
+//  - librdkafka 2.3 and later (FetchWakerNeeded() false): fetch.queue.backoff.ms defaults to 10 ms
+//    here instead of librdkafka's 1000 (a property you set wins);
+//  - older ones (Debian 12's 2.0.2): when Poll has drained a full queue to a quarter it wakes the
+//    fetching broker thread with a small asynchronous request (DescribeConfigs of the broker's
+//    broker.id, to each broker that delivered records). Counted as Counter::kFetchWakeups; an
+//    authorization error on that request changes nothing.
 //
 // Broker outages: librdkafka reconnects with bounded back-off (reconnect.backoff.max.ms, default
 // here 10 s); errors are logged and counted, not spun on silently; a fatal error is returned by
@@ -127,7 +130,21 @@ struct ConsumerConfig : ClientConfig {
 // members rejoin, so nearly every rebalance hit it: consumer_group_test's churn case (a third
 // member joining and leaving under load) processed 126-532 of ~8,000 records twice. With eager
 // assignment no commit carries a stale generation: 0 duplicates, 0 refused commits.
+// From 2.10 on, members keep their partitions through a cooperative rebalance and keep committing;
+// Kafka refuses a commit sent while the generation changes (REBALANCE_IN_PROGRESS,
+// ILLEGAL_GENERATION), so Commit/CommitAll (synchronous) send it again until it is accepted, for
+// up to 10 s: on 2.14.2 the churn case saw 2 refused commits per run before that retry, 0 after.
 std::string DefaultAssignmentStrategy();
+
+// Whether the loaded librdkafka needs the fetch waker (see Memory above): true before 2.3.
+bool FetchWakerNeeded();
+
+// Whether Poll may always take queued records in one batch call (rd_kafka_consume_batch_queue):
+// true from librdkafka 2.1.0, which fixed the batch call skipping records that a rebalance, pause
+// or seek purged during the call (PR #4208). Before, Poll takes one record at a time whenever
+// that can happen (cooperative strategy, after Pause/Resume/Seek): about a third of the batch
+// call's rate for small records (BENCHMARKS.md, raw/one-per-poll).
+bool BatchPollAlwaysSafe();
 
 // One received record. Move-only; owns the librdkafka message.
 // Allocation: the decoded message object comes from a pool of its Consumer and goes back to it

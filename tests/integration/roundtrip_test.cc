@@ -13,6 +13,7 @@
 #include "messagecorps/metrics.h"
 #include "messagecorps/seed_topics.h"
 #include "messagecorps/type_registry.h"
+#include "messagecorps/version.h"
 #include "support/kafka_test_env.h"
 
 namespace messagecorps {
@@ -116,7 +117,9 @@ TEST(RoundTrip, ConsumerRestartsAFetcherStoppedByAFullQueueAndLosesNothing) {
   config.properties["max.partition.fetch.bytes"] = "65536";
   auto consumer = MakeConsumer(brokers, {topic_name}, UniqueName("group"), config);
   ASSERT_NE(consumer, nullptr);
+  const auto started = std::chrono::steady_clock::now();
   auto got = PollUntil(*consumer, kCount, 120s);
+  const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_EQ(got.size(), static_cast<size_t>(kCount));
   std::set<int64_t> frames;
   std::map<int32_t, int64_t> last_offset;
@@ -131,8 +134,18 @@ TEST(RoundTrip, ConsumerRestartsAFetcherStoppedByAFullQueueAndLosesNothing) {
   }
   EXPECT_EQ(frames.size(), static_cast<size_t>(kCount));
   const uint64_t wakeups = config.metrics->Get(Counter::kFetchWakeups);
-  std::cerr << kCount << " records through a 128 KiB queue, " << wakeups << " fetch wake-ups\n";
-  EXPECT_GT(wakeups, 0u) << "the full queue stopped the fetcher: it must be woken";
+  std::cerr << kCount << " records through a 128 KiB queue in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms, "
+            << wakeups << " fetch wake-ups (librdkafka " << LibrdkafkaVersion() << ")\n";
+  if (FetchWakerNeeded()) {
+    EXPECT_GT(wakeups, 0u) << "the full queue stopped the fetcher: it must be woken";
+  } else {
+    // librdkafka >= 2.3: no wake-ups; fetch.queue.backoff.ms=10 restarts the fetcher. With
+    // librdkafka's default of 1 s, each of the ~160 queue-fulls (20 MB through 128 KiB) costs up
+    // to a second: far over this bound, which leaves room for a loaded machine.
+    EXPECT_EQ(wakeups, 0u);
+    EXPECT_LT(took, 60s) << "the fetcher idled after full queues (fetch.queue.backoff.ms)";
+  }
   EXPECT_TRUE(consumer->Close(10s).ok());
 }
 

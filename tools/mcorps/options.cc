@@ -81,11 +81,7 @@ std::shared_ptr<spdlog::logger> ToolLogger(int verbosity) {
 
 absl::StatusOr<messagecorps::ClientConfig> MakeClientConfig(const ConnectionOptions& options) {
   messagecorps::ClientConfig config;
-  auto brokers = messagecorps::ResolveBrokers(options.brokers);
-  if (!brokers.ok()) {
-    return absl::InvalidArgumentError("no brokers: give -b host:port or set MESSAGECORPS_BROKERS");
-  }
-  config.brokers = *brokers;
+  config.brokers = options.brokers;
   if (!options.config_file.empty()) {
     auto file = messagecorps::ReadPropertiesFile(options.config_file);
     if (!file.ok()) return file.status();
@@ -96,6 +92,13 @@ absl::StatusOr<messagecorps::ClientConfig> MakeClientConfig(const ConnectionOpti
     if (!kv.ok()) return absl::InvalidArgumentError(absl::StrCat("-X: ", kv.status().message()));
     config.properties[kv->first] = kv->second;
   }
+  // bootstrap.servers from -F or -X counts as a broker list too.
+  auto brokers = messagecorps::ResolveBrokers(config);
+  if (!brokers.ok()) {
+    return absl::InvalidArgumentError(
+        "no brokers: give -b host:port, bootstrap.servers in -F/-X, or set MESSAGECORPS_BROKERS");
+  }
+  config.brokers = *brokers;
   config.logger = ToolLogger(options.verbosity);
   return config;
 }
