@@ -89,24 +89,47 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseProperty(const std::str
   return std::make_pair(key, Trim(key_value.substr(eq + 1)));
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open properties file ", path));
+absl::StatusOr<std::map<std::string, std::string>> ParsePropertiesText(
+    std::string_view text, std::string_view source_name) {
   std::map<std::string, std::string> out;
-  std::string line;
   int number = 0;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
     ++number;
+    const size_t end = text.find('\n');
+    const std::string line(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    auto error = [&](std::string_view what) {
+      return MakeError(absl::StatusCode::kInvalidArgument,
+                       absl::StrCat(AsAbsl(source_name), ":", number, ": ", AsAbsl(what)),
+                       ErrorReason::kInvalidConfig);
+    };
+    if (line.find('\0') != std::string::npos) return error("contains a NUL byte");
     std::string t = Trim(line);
     if (t.empty() || t[0] == '#') continue;
     auto kv = ParseProperty(t);
-    if (!kv.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", number, ": ", kv.status().message()));
-    }
+    if (!kv.ok()) return error(AsStd(kv.status().message()));
     out[kv->first] = kv->second;
   }
   return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open properties file ", path));
+  // One byte more than the limit proves the file is too large, without reading all of it.
+  std::string text(kMaxPropertiesFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read properties file ", path));
+  }
+  if (text.size() > kMaxPropertiesFileBytes) {
+    return MakeError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("properties file ", path, " is larger than ",
+                                  kMaxPropertiesFileBytes, " bytes"),
+                     ErrorReason::kInvalidConfig);
+  }
+  return ParsePropertiesText(text, path);
 }
 
 namespace internal {

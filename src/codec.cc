@@ -121,6 +121,17 @@ absl::Status Deflate(std::string_view serialized, int level, std::string* out) {
   return absl::OkStatus();
 }
 
+// A refused (bomb) payload: its buffer is released, so a thread that met one does not keep up to
+// `limit` bytes of scratch for the rest of its life.
+absl::Status OverLimit(size_t limit, std::string* scratch) {
+  scratch->clear();
+  scratch->shrink_to_fit();
+  return MakeError(absl::StatusCode::kResourceExhausted,
+                   absl::StrCat("seed decoding: decompressed payload exceeds the limit of ", limit,
+                                " bytes (DecodeLimits::max_decoded_bytes; a zlib bomb?)"),
+                   ErrorReason::kDecodeLimit);
+}
+
 absl::Status Inflate(std::string_view value, size_t limit, std::string* scratch) {
   if (value.size() > kMaxZlibInput) {
     return Invalid(absl::StrCat("seed decoding: value of ", value.size(), " bytes is too large"));
@@ -141,13 +152,7 @@ absl::Status Inflate(std::string_view value, size_t limit, std::string* scratch)
   zs->avail_in = static_cast<uInt>(value.size());
   for (;;) {
     if (produced == size) {
-      if (size >= cap) {
-        scratch->clear();
-        return MakeError(absl::StatusCode::kResourceExhausted,
-                         absl::StrCat("seed decoding: decompressed payload exceeds the limit of ",
-                                      limit, " bytes (zlib bomb?)"),
-                         ErrorReason::kDecodeLimit);
-      }
+      if (size >= cap) return OverLimit(limit, scratch);
       // Grow geometrically, never beyond the cap.
       size = std::min(cap, std::max(size * 2, kMinChunk));
       if (scratch->size() < size) scratch->resize(size);
@@ -157,13 +162,7 @@ absl::Status Inflate(std::string_view value, size_t limit, std::string* scratch)
     zs->avail_out = static_cast<uInt>(room);
     const int rc = inflate(zs, Z_NO_FLUSH);
     produced += room - zs->avail_out;
-    if (produced > limit) {
-      scratch->clear();
-      return MakeError(absl::StatusCode::kResourceExhausted,
-                       absl::StrCat("seed decoding: decompressed payload exceeds the limit of ",
-                                    limit, " bytes (zlib bomb?)"),
-                       ErrorReason::kDecodeLimit);
-    }
+    if (produced > limit) return OverLimit(limit, scratch);
     if (rc == Z_STREAM_END) break;
     if (rc == Z_OK) continue;
     if (rc == Z_BUF_ERROR && zs->avail_out == 0) continue;  // output full: grow and go on
@@ -416,6 +415,13 @@ absl::StatusOr<ConfluentFrame> ParseConfluentFrame(std::string_view value) {
 
 absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encoding,
                                         const DecodeLimits& limits, std::string* scratch) {
+  if (value.size() > limits.max_record_bytes) {
+    return MakeError(
+        absl::StatusCode::kResourceExhausted,
+        absl::StrCat("record value of ", value.size(), " bytes exceeds the limit of ",
+                     limits.max_record_bytes, " bytes (DecodeLimits::max_record_bytes)"),
+        ErrorReason::kDecodeLimit);
+  }
   switch (encoding) {
     case Encoding::kRaw:
       return value;

@@ -224,8 +224,13 @@ struct ConsumerInternals {
         reused ? DecodeInto(value, r.encoding_, message.get(), limits, &scratch)
                : messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
     if (!s.ok()) {
+      // Located, and with the codec's payload kept: the reason (kMalformedRecord, kDecodeLimit)
+      // is what the Router's dead-letter reason and callers branch on.
       r.decode_status_ = absl::Status(s.code(), absl::StrCat(AsAbsl(topic), "[", r.partition(),
                                                              "]@", r.offset(), ": ", s.message()));
+      s.ForEachPayload([&r](absl::string_view url, const absl::Cord& payload) {
+        r.decode_status_.SetPayload(url, payload);
+      });
       return;
     }
     // Pooled only when small: a cleared message keeps its string capacity.

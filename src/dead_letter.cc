@@ -6,14 +6,15 @@
 #include "absl/strings/str_cat.h"
 #include "messagecorps/cloud_events.h"
 #include "messagecorps/consumer.h"
+#include "messagecorps/error.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
 
 namespace messagecorps {
 
-namespace {
-
-}  // namespace
+std::string_view dead_letter_reason::DecodeFailureReason(const absl::Status& status) {
+  return GetErrorReason(status) == ErrorReason::kDecodeLimit ? kDecodeLimit : kDecode;
+}
 
 DeadLetterPublisher::DeadLetterPublisher(Producer& producer, DeadLetterConfig config)
     : producer_(producer), config_(std::move(config)) {}

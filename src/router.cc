@@ -257,7 +257,7 @@ class BatchRun {
   void Dispatch(size_t i, RouterStats& delta) {
     ReceivedMessage& record = batch_[i];
     if (!record.decode_status().ok() || record.message() == nullptr) {
-      DeadLetter(i, dead_letter_reason::kDecode,
+      DeadLetter(i, dead_letter_reason::DecodeFailureReason(record.decode_status()),
                  record.decode_status().ok() ? absl::InvalidArgumentError("no decoded message")
                                              : record.decode_status());
       return;

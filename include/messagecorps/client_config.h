@@ -45,8 +45,18 @@ absl::StatusOr<std::string> ResolveBrokers(const std::string& configured);
 absl::StatusOr<std::string> ResolveBrokers(const ClientConfig& config);
 
 // Reads a kcat-style properties file: `key=value` per line, `#` comments, blank lines ignored.
-// Errors name the file and line (kInvalidArgument), or kNotFound for a missing file.
+// Errors name the file and line (kInvalidArgument), or kNotFound for a missing file; a file larger
+// than kMaxPropertiesFileBytes is kInvalidArgument (a configuration file is small; this refuses
+// e.g. a device or a log file given by mistake before reading it all).
 absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std::string& path);
+
+// The parser ReadPropertiesFile uses, on text in memory. Keys and values are trimmed of spaces,
+// tabs and carriage returns; a later line for a key replaces an earlier one. kInvalidArgument
+// (reason kInvalidConfig), "<source_name>:<line>: ...", for a line without '=', an empty key, or a
+// NUL byte (librdkafka would silently cut the value there).
+absl::StatusOr<std::map<std::string, std::string>> ParsePropertiesText(
+    std::string_view text, std::string_view source_name = "<properties>");
+inline constexpr size_t kMaxPropertiesFileBytes = 1 << 20;
 
 // Parses "key=value" (the CLI's -X); kInvalidArgument without '=' or with an empty key. The error
 // message never repeats text that may hold a secret (see IsSecretProperty).

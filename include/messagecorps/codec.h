@@ -15,7 +15,9 @@
 // Every malformed input is an error value (never a crash, never an exception):
 //   kInvalidArgument   truncated/corrupt zlib, bad Confluent magic, bad varint, a payload that does not
 //                      parse as the expected type
-//   kResourceExhausted the decompressed size would exceed DecodeLimits::max_decoded_bytes (zlib bomb)
+//   kResourceExhausted the record is larger than DecodeLimits::max_record_bytes, or the decompressed
+//                      size would exceed DecodeLimits::max_decoded_bytes (zlib bomb); reason
+//                      kDecodeLimit (error.h)
 //
 // Thread-safety: all functions are reentrant; they share no state between threads (each thread
 // keeps its own zlib streams and serialization buffer, created on first use and reused).
@@ -55,9 +57,18 @@ struct EncodeOptions {
                                          // a negative index is kInvalidArgument
 };
 
+// Bounds on what decoding one record may cost; beyond either, decoding stops with
+// kResourceExhausted (reason kDecodeLimit) and the record is reported, not parsed (the Consumer
+// returns it with that decode_status, the Router dead-letters it as "decode_limit").
+// The defaults, 64 MiB each, are protobuf's own parse limit before 3.6 (CodedInputStream's
+// total_bytes_limit): far above Kafka's default record size limit (~1 MiB), small enough that one
+// bad record costs a bounded buffer. A zlib bomb (1 KB can inflate to 1 MB) is refused once 64 MiB
+// have been inflated, not inflated to the end.
 struct DecodeLimits {
-  // Largest decompressed (seed) payload accepted; beyond it decoding stops with kResourceExhausted.
+  // Largest decompressed (seed) payload accepted.
   size_t max_decoded_bytes = 64u << 20;
+  // Largest record value accepted, any encoding, checked before anything else.
+  size_t max_record_bytes = 64u << 20;
 };
 
 // Serializes and encodes `message` into *out (its previous content is replaced).

@@ -4,7 +4,8 @@
 // nor be lost. DeadLetterPublisher copies it to a dead-letter topic (default `<topic>.DLQ`) exactly
 // as it arrived — the ORIGINAL value bytes and key, unchanged, and the original headers — and
 // appends:
-//   mcorps-dlq-reason              why: "decode", "handler", "publish" (see dead_letter_reason)
+//   mcorps-dlq-reason              why: "decode", "decode_limit", "handler", "publish" (see
+//                                  dead_letter_reason)
 //   mcorps-dlq-error               the status text (code and message) of the failure
 //   mcorps-dlq-original-topic      where the record came from
 //   mcorps-dlq-original-partition  its partition (decimal)
@@ -39,8 +40,15 @@ class ReceivedMessage;
 
 namespace dead_letter_reason {
 inline constexpr std::string_view kDecode = "decode";    // the value did not decode to its type
+// The record is over a DecodeLimits bound (too large, or a zlib bomb): not parsed. Raising the
+// consumer's limit and replaying the dead letter recovers it. ErrorReasonName(kDecodeLimit).
+inline constexpr std::string_view kDecodeLimit = "decode_limit";
 inline constexpr std::string_view kHandler = "handler";  // the handler failed (after its retries)
 inline constexpr std::string_view kPublish = "publish";  // a handler's output was not delivered
+
+// The dead-letter reason for a record whose decode_status() is `status`: kDecodeLimit when the
+// status carries ErrorReason::kDecodeLimit, else kDecode.
+std::string_view DecodeFailureReason(const absl::Status& status);
 }  // namespace dead_letter_reason
 
 struct DeadLetterConfig {

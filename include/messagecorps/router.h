@@ -8,7 +8,8 @@
 //
 // Delivery guarantee: at-least-once, nothing lost, nothing blocking forever. Per batch returned by
 // Consumer::Poll:
-//   1. a record that did not decode goes to the dead-letter queue at once (reason "decode");
+//   1. a record that did not decode goes to the dead-letter queue at once (reason "decode", or
+//      "decode_limit" when it is over a ConsumerConfig::limits bound);
 //   2. otherwise its handlers run (through the middleware); a handler that still fails (after the
 //      Retry middleware, if used) sends the record to the DLQ (reason "handler"; the error names
 //      the handler; the record's later handlers are not called, earlier ones' outputs are still

@@ -1,9 +1,11 @@
 // libFuzzer target for everything that reads untrusted record values: content detection, Unwrap and
-// Decode (into protobuf.data.Image) with every encoding, Confluent framing, and the REST form.
+// Decode (into protobuf.data.Image) with every encoding, Confluent framing, the envelope read from
+// what decoded (TraceOf, FillReceiveInfo, as the Consumer does), and the REST form. The seed corpus
+// holds golden records of every encoding and zlib bombs (tests/fuzz/corpus/README.md).
 // Besides "no crash, no sanitizer report", it checks the codec's invariants:
-//   - failures are only kInvalidArgument or kResourceExhausted, and a seed payload never exceeds
-//   the
-//     decode limit;
+//   - failures are only kInvalidArgument or kResourceExhausted, a seed payload never exceeds the
+//     decode limit, and a value over the record limit is refused (reason kDecodeLimit) whatever
+//     it holds;
 //   - what decodes re-encodes and decodes to the same message (seed, raw and Confluent);
 //   - a parsed Confluent frame re-parses identically after re-encoding; the REST form round-trips.
 #include <google/protobuf/stubs/logging.h>
@@ -14,7 +16,11 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.h"
 #include "messagecorps/codec.h"
+#include "messagecorps/envelope.h"
+#include "messagecorps/error.h"
+#include "messagecorps/trace_context.h"
 #include "protobuf/data/ImageData.pb.h"
 
 namespace {
@@ -24,13 +30,12 @@ using messagecorps::Encoding;
 // The limit is small so that zlib bombs are cheap to hit and memory stays low under ASan.
 constexpr size_t kLimit = 1 << 20;
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+// The invariant's text is printed before the abort: the crash input alone does not say which.
+#define FUZZ_CHECK(condition) messagecorps::fuzz::Check((condition), #condition)
 
 void CheckFailureCode(const absl::Status& s) {
-  Check(s.ok() || s.code() == absl::StatusCode::kInvalidArgument ||
-        s.code() == absl::StatusCode::kResourceExhausted);
+  FUZZ_CHECK(s.ok() || s.code() == absl::StatusCode::kInvalidArgument ||
+             s.code() == absl::StatusCode::kResourceExhausted);
 }
 
 messagecorps::EncodeOptions OptionsFor(Encoding e, std::string_view value) {
@@ -38,7 +43,7 @@ messagecorps::EncodeOptions OptionsFor(Encoding e, std::string_view value) {
   o.encoding = e;
   if (e == Encoding::kConfluent) {
     absl::StatusOr<messagecorps::ConfluentFrame> frame = messagecorps::ParseConfluentFrame(value);
-    Check(frame.ok());
+    FUZZ_CHECK(frame.ok());
     o.schema_id = frame->schema_id;
     o.message_indexes = frame->message_indexes;
   }
@@ -53,28 +58,36 @@ void FuzzDecode(std::string_view value, Encoding encoding) {
       messagecorps::Unwrap(value, encoding, limits, &scratch);
   CheckFailureCode(payload.status());
   if (payload.ok() && encoding == Encoding::kSeed) {
-    Check(payload->size() <= kLimit);
+    FUZZ_CHECK(payload->size() <= kLimit);
     // Seed round trip of the bytes themselves.
     std::string again, scratch2;
-    Check(messagecorps::EncodeSerialized(*payload, OptionsFor(encoding, value), &again).ok());
+    FUZZ_CHECK(messagecorps::EncodeSerialized(*payload, OptionsFor(encoding, value), &again).ok());
     absl::StatusOr<std::string_view> back =
         messagecorps::Unwrap(again, Encoding::kSeed, limits, &scratch2);
-    Check(back.ok() && *back == *payload);
+    FUZZ_CHECK(back.ok() && *back == *payload);
   }
 
   protobuf::data::Image image;
   const absl::Status s = messagecorps::Decode(value, encoding, &image, limits, &scratch);
   CheckFailureCode(s);
-  Check(s.ok() == payload.ok() || !payload.ok() || s.code() == absl::StatusCode::kInvalidArgument);
+  FUZZ_CHECK(s.ok() == payload.ok() || !payload.ok() ||
+             s.code() == absl::StatusCode::kInvalidArgument);
   if (!s.ok()) return;
 
+  // The envelope, as the Consumer reads it from a decoded record.
+  const messagecorps::TraceContext trace = messagecorps::TraceOf(image);
+  FUZZ_CHECK(trace.empty() || trace.trace_id().size() == 32);
+  protobuf::data::Image located = image;
+  messagecorps::FillReceiveInfo(located, 42, 7);
+  FUZZ_CHECK(located._message_data().offset() == 42 && located._message_data().partition() == 7);
+
   std::string encoded;
-  Check(messagecorps::Encode(image, OptionsFor(encoding, value), &encoded).ok());
+  FUZZ_CHECK(messagecorps::Encode(image, OptionsFor(encoding, value), &encoded).ok());
   protobuf::data::Image again;
   messagecorps::DecodeLimits no_limit;
   no_limit.max_decoded_bytes = 64u << 20;  // re-serializing may grow varints; never by much
-  Check(messagecorps::Decode(encoded, encoding, &again, no_limit, &scratch).ok());
-  Check(again.SerializeAsString() == image.SerializeAsString());
+  FUZZ_CHECK(messagecorps::Decode(encoded, encoding, &again, no_limit, &scratch).ok());
+  FUZZ_CHECK(again.SerializeAsString() == image.SerializeAsString());
 }
 
 }  // namespace
@@ -89,26 +102,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view value(reinterpret_cast<const char*>(data), size);
 
   const Encoding detected = messagecorps::DetectEncoding(value);
-  if (detected == Encoding::kSeed) Check(size >= 2 && data[0] == 0x78);
-  if (detected == Encoding::kConfluent) Check(size >= 1 && data[0] == 0);
+  if (detected == Encoding::kSeed) FUZZ_CHECK(size >= 2 && data[0] == 0x78);
+  if (detected == Encoding::kConfluent) FUZZ_CHECK(size >= 1 && data[0] == 0);
   for (Encoding e : {Encoding::kSeed, Encoding::kRaw, Encoding::kConfluent}) FuzzDecode(value, e);
+
+  if (size > 0) {  // one byte over the record limit: refused before anything is read
+    messagecorps::DecodeLimits small;
+    small.max_record_bytes = size - 1;
+    std::string scratch;
+    for (Encoding e : {Encoding::kSeed, Encoding::kRaw, Encoding::kConfluent}) {
+      const absl::Status s = messagecorps::Unwrap(value, e, small, &scratch).status();
+      FUZZ_CHECK(s.code() == absl::StatusCode::kResourceExhausted &&
+                 messagecorps::GetErrorReason(s) == messagecorps::ErrorReason::kDecodeLimit);
+    }
+  }
 
   absl::StatusOr<messagecorps::ConfluentFrame> frame = messagecorps::ParseConfluentFrame(value);
   CheckFailureCode(frame.status());
   if (frame.ok()) {
-    Check(frame->header_size >= 6 && frame->header_size <= size);
-    Check(!frame->message_indexes.empty());
+    FUZZ_CHECK(frame->header_size >= 6 && frame->header_size <= size);
+    FUZZ_CHECK(!frame->message_indexes.empty());
     messagecorps::EncodeOptions o;
     o.encoding = Encoding::kConfluent;
     o.schema_id = frame->schema_id;
     o.message_indexes = frame->message_indexes;
     std::string reencoded;
-    Check(messagecorps::EncodeSerialized(value.substr(frame->header_size), o, &reencoded).ok());
+    FUZZ_CHECK(
+        messagecorps::EncodeSerialized(value.substr(frame->header_size), o, &reencoded).ok());
     absl::StatusOr<messagecorps::ConfluentFrame> again =
         messagecorps::ParseConfluentFrame(reencoded);
-    Check(again.ok() && again->schema_id == frame->schema_id &&
-          again->message_indexes == frame->message_indexes &&
-          reencoded.substr(again->header_size) == value.substr(frame->header_size));
+    FUZZ_CHECK(again.ok() && again->schema_id == frame->schema_id &&
+               again->message_indexes == frame->message_indexes &&
+               reencoded.substr(again->header_size) == value.substr(frame->header_size));
   }
 
   absl::StatusOr<std::string> rest = messagecorps::FromSeedRestJson(value);
@@ -116,7 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (rest.ok()) {
     absl::StatusOr<std::string> back =
         messagecorps::FromSeedRestJson(messagecorps::ToSeedRestJson(*rest));
-    Check(back.ok() && *back == *rest);
+    FUZZ_CHECK(back.ok() && *back == *rest);
   }
   return 0;
 }

@@ -279,6 +279,35 @@ TEST_F(McorpsProduceConsume, UnknownFieldIsNamedAndSkipBadGoesOn) {
   EXPECT_EQ(ConsumeJson(topic).size(), 3u);  // 1 from the first run, 2 from the second
 }
 
+TEST_F(McorpsProduceConsume, OverlongLineIsABadLineAndSkipBadGoesOn) {
+  const std::string topic = NewTopic("mcorps-long-line");
+  // Line 2 is ~200 KB (longer than one 64 KiB read chunk) against a 100,000-byte limit.
+  const std::string long_line = "{\"source\": \"" + std::string(200000, 'a') + "\"}";
+  const std::string input = "{\"frame\": 1}\n" + long_line + "\n{\"frame\": 3}\n";
+  const std::vector<std::string> args = {"--type", "protobuf.data.Image", "--max-line-bytes",
+                                         "100000"};
+  RunResult stop = Produce(topic, args, input);
+  EXPECT_EQ(stop.exit_code, 1) << Describe(stop);
+  EXPECT_THAT(stop.err, HasSubstr("line 2: longer than the limit of 100000 bytes"));
+  EXPECT_THAT(stop.err, HasSubstr("sent 1, delivered 1, failed 0"));
+
+  std::vector<std::string> skip_args = args;
+  skip_args.push_back("--skip-bad");
+  RunResult skip = Produce(topic, skip_args, input);
+  EXPECT_EQ(skip.exit_code, 0) << Describe(skip);
+  EXPECT_THAT(skip.err, HasSubstr("line 2: longer than the limit"));
+  EXPECT_THAT(skip.err, HasSubstr("sent 2, delivered 2, failed 0, skipped 1 bad"));
+  std::vector<Json> records = ConsumeJson(topic);
+  ASSERT_EQ(records.size(), 3u);  // 1 from the first run, 2 from the second
+  EXPECT_EQ(records[2]["message"]["frame"], "3");
+
+  // The default limit (16 MiB) takes the same line.
+  RunResult fits = Produce(topic, {"--type", "protobuf.data.Image"}, long_line + "\n");
+  EXPECT_EQ(fits.exit_code, 0) << Describe(fits);
+  RunResult zero = Produce(topic, {"--type", "protobuf.data.Image", "--max-line-bytes", "0"}, "");
+  EXPECT_EQ(zero.exit_code, 2) << Describe(zero);
+}
+
 TEST_F(McorpsProduceConsume, UnknownTypeAndMissingTopicAndUnboundTopic) {
   const std::string topic = NewTopic("mcorps-errors");
   RunResult type = Produce(topic, {"--type", "acme.Nope"}, "{}\n");

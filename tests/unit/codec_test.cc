@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "messagecorps/error.h"
 #include "protobuf/data/ImageData.pb.h"
 #include "protobuf/predictions/Prediction.pb.h"
 
@@ -532,6 +534,63 @@ TEST(SeedBomb, LimitIsInclusive) {
             absl::StatusCode::kResourceExhausted);
   // The empty message fits a zero limit.
   EXPECT_TRUE(Unwrap(Unhex(kEmptySeed), Encoding::kSeed, limits, &scratch).ok());
+}
+
+TEST(SeedBomb, RefusalCarriesTheDecodeLimitReasonAndReleasesTheBuffer) {
+  const std::string bomb = ZeroBomb((100u << 20) / 258);
+  DecodeLimits limits;
+  limits.max_decoded_bytes = 1 << 20;
+  std::string scratch;
+  absl::Status s = Unwrap(bomb, Encoding::kSeed, limits, &scratch).status();
+  EXPECT_EQ(GetErrorReason(s), ErrorReason::kDecodeLimit) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("max_decoded_bytes"));
+  // A consumer thread that met one bomb does not keep a buffer of the limit's size for ever.
+  EXPECT_EQ(scratch.capacity(), std::string().capacity());
+}
+
+// --- the record size limit (any encoding) -----------------------------------------------------
+
+TEST(RecordLimit, DefaultsAreSixtyFourMebibytes) {
+  EXPECT_EQ(DecodeLimits{}.max_record_bytes, 64u << 20);
+  EXPECT_EQ(DecodeLimits{}.max_decoded_bytes, 64u << 20);
+}
+
+TEST(RecordLimit, EveryEncodingRefusesALargerValueBeforeDecodingIt) {
+  protobuf::data::Image image = BigImage();
+  for (Encoding e : {Encoding::kSeed, Encoding::kRaw, Encoding::kConfluent}) {
+    const std::string value = EncodeOrDie(image, With(e));
+    std::string scratch;
+    DecodeLimits limits;
+    limits.max_record_bytes = value.size();  // inclusive
+    protobuf::data::Image out;
+    ASSERT_TRUE(Decode(value, e, &out, limits, &scratch).ok()) << EncodingName(e);
+
+    limits.max_record_bytes = value.size() - 1;
+    absl::Status s = Decode(value, e, &out, limits, &scratch);
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << EncodingName(e);
+    EXPECT_EQ(GetErrorReason(s), ErrorReason::kDecodeLimit) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(absl::StrCat("record value of ", value.size(),
+                                                                 " bytes exceeds the limit of ",
+                                                                 value.size() - 1, " bytes")));
+    EXPECT_EQ(out.ByteSizeLong(), 0u) << "nothing is parsed from a refused record";
+    EXPECT_EQ(Unwrap(value, e, limits, &scratch).status().code(),
+              absl::StatusCode::kResourceExhausted);
+    // DecodeInto checks it too.
+    EXPECT_EQ(GetErrorReason(DecodeInto(value, e, &out, limits, &scratch)),
+              ErrorReason::kDecodeLimit);
+  }
+}
+
+TEST(RecordLimit, MalformedRecordsCarryTheirReason) {
+  std::string scratch;
+  protobuf::data::Image out;
+  EXPECT_EQ(GetErrorReason(Decode("\x78\x9c\x01", Encoding::kSeed, &out, {}, &scratch)),
+            ErrorReason::kMalformedRecord);
+  EXPECT_EQ(
+      GetErrorReason(Decode(std::string("\x01\x00", 2), Encoding::kConfluent, &out, {}, &scratch)),
+      ErrorReason::kMalformedRecord);
+  EXPECT_EQ(GetErrorReason(Decode("\x0f\x01", Encoding::kRaw, &out, {}, &scratch)),
+            ErrorReason::kMalformedRecord);
 }
 
 // --- payloads that do not parse as the expected type ------------------------------------------

@@ -159,5 +159,34 @@ TEST(McorpsCli, MissingDescriptorFileIsAUsageError) {
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/x.desc"));
 }
 
+TEST(McorpsCli, MalformedPropertiesFileNamesTheLineAndExitsWithTwo) {
+  const std::string file = "/tmp/mcorps_cli_test_" + std::to_string(::getpid()) + ".properties";
+  {
+    std::ofstream out(file);
+    out << "acks=all\n# comment\nno equals sign\n";
+  }
+  RunResult r = RunMcorps({"produce", "-b", kNoBroker, "-t", "VideoStream", "-F", file});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.err,
+              HasSubstr(file + ":3: property 'no equals sign' is not of the form key=value"));
+  RunResult missing =
+      RunMcorps({"produce", "-b", kNoBroker, "-t", "VideoStream", "-F", file + ".x"});
+  EXPECT_EQ(missing.exit_code, 2) << Describe(missing);
+  EXPECT_THAT(missing.err, HasSubstr(file + ".x"));
+  // A device given by mistake is read up to the size limit, not for ever.
+  RunResult device =
+      RunMcorps({"produce", "-b", kNoBroker, "-t", "VideoStream", "-F", "/dev/zero"});
+  EXPECT_EQ(device.exit_code, 2) << Describe(device);
+  EXPECT_THAT(device.err, HasSubstr("/dev/zero is larger than 1048576 bytes"));
+  std::remove(file.c_str());
+}
+
+TEST(McorpsCli, UnknownKafkaPropertyIsNamedAndExitsWithOne) {
+  RunResult r =
+      RunMcorps({"produce", "-b", kNoBroker, "-t", "VideoStream", "-X", "no.such.property=1"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("no.such.property"));
+}
+
 }  // namespace
 }  // namespace mcorps::testing

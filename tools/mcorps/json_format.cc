@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "messagecorps/codec.h"
 #include "messagecorps/consumer.h"
-#include "options.h"
+#include "messagecorps/string_view.h"
 
 namespace mcorps {
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "commands.h"
 #include "json_format.h"
+#include "json_lines.h"
 #include "messagecorps/admin.h"
 #include "messagecorps/producer.h"
 #include "options.h"
@@ -47,6 +48,7 @@ struct ProduceOptions {
   double rate = 0;
   std::string template_json;
   bool skip_bad = false;
+  size_t max_line_bytes = kDefaultMaxLineBytes;
 };
 
 // A dotted field path (--key-field _message_data.uuid) resolved against a type.
@@ -191,37 +193,15 @@ class Source {
 
 class LineSource final : public Source {
  public:
-  LineSource(std::istream& in, std::string key_delimiter)
-      : in_(in), key_delimiter_(std::move(key_delimiter)) {}
+  LineSource(std::istream& in, std::string key_delimiter, size_t max_line_bytes)
+      : reader_(in, std::move(key_delimiter), max_line_bytes) {}
   bool Next(pb::Message& message, std::optional<std::string>& key, absl::Status& error) override {
-    while (std::getline(in_, text_)) {
-      ++line_;
-      if (!text_.empty() && text_.back() == '\r') text_.pop_back();
-      if (text_.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
-      std::string_view json = text_;
-      key.reset();
-      if (!key_delimiter_.empty()) {
-        const size_t at = json.find(key_delimiter_);
-        if (at == std::string_view::npos) {
-          error = absl::InvalidArgumentError(
-              absl::StrCat("no key delimiter '", key_delimiter_, "' (-K) in the line"));
-          return true;
-        }
-        key = std::string(json.substr(0, at));
-        json.remove_prefix(at + key_delimiter_.size());
-      }
-      error = ParseMessageJson(json, &message);
-      return true;
-    }
-    return false;
+    return reader_.Next(message, key, error);
   }
-  int64_t line() const override { return line_; }
+  int64_t line() const override { return reader_.line(); }
 
  private:
-  std::istream& in_;
-  std::string key_delimiter_;
-  std::string text_;
-  int64_t line_ = 0;
+  JsonLineReader reader_;
 };
 
 class TemplateSource final : public Source {
@@ -315,8 +295,8 @@ int RunProduce(const ProduceOptions& options) {
       file.open(options.file);
       if (!file) return Fail(kExitRuntime, absl::StrCat("cannot open ", options.file));
     }
-    source =
-        std::make_unique<LineSource>(options.file == "-" ? std::cin : file, options.key_delimiter);
+    source = std::make_unique<LineSource>(options.file == "-" ? std::cin : file,
+                                          options.key_delimiter, options.max_line_bytes);
   }
 
   // The topic must exist (this also proves the brokers answer, before any record is queued).
@@ -458,6 +438,11 @@ Command AddProduceCommand(CLI::App& parent) {
                   "JSON message to repeat with --count (its frame/sequence field counts up)");
   app->add_flag("--skip-bad", options->skip_bad,
                 "Report malformed lines and go on (default: stop at the first; exit 1)");
+  app->add_option("--max-line-bytes", options->max_line_bytes,
+                  "Longest input line accepted; a longer one is a bad line, skipped without being "
+                  "read whole")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app->footer(R"(Examples:
   echo '{"height": 480, "width": 640, "frame": 1}' | mcorps produce -b localhost:9092 -t VideoStream
   mcorps produce -t Readings --type acme.SensorReading --descriptors acme.desc -f readings.jsonl
