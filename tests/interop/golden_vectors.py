@@ -93,8 +93,9 @@ def build_vectors(mods):
     # What the original itself sent: timestamp 0, DEVELOPMENT, NOTSET, no span ids (no traceparent).
     orig_env = {"uuid": UUID, "iso_date": ISO_DATE, "timestamp": 0.0, "trace_id": TRACE_ID,
                 "span_id": "", "service": "NOTSET", "environment": "DEVELOPMENT"}
+    # Its records had no headers, so the vector has none either.
     out.append(("original-image", envelope(image_pb2.Image(
-        image_data=b"\x00\xff" * 5, height=480, width=640, frame=1), orig_env), orig_env, [0]))
+        image_data=b"\x00\xff" * 5, height=480, width=640, frame=1), orig_env), None, [0]))
     # The second message type of its file: Confluent message indexes [1]. No envelope field.
     batch = sensor_pb2.SensorBatch(readings=[
         sensor_pb2.SensorReading(sensor_id="t-1", value=21.5, unit=sensor_pb2.SensorReading.CELSIUS,
@@ -161,7 +162,7 @@ def make_entry(name, message, env, indexes):
                       "hex": confluent.hex()},
         "rest": json.dumps({"protobuf": serialized.hex()}),
     }
-    if env is not None:
+    if env is not None:  # the headers a messagecorps producer sends with this envelope
         entry["envelope"] = env
         entry["headers"] = {enc: header_sets(type_name, env, enc)
                             for enc in ("seed", "raw", "confluent")}
