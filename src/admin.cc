@@ -249,6 +249,42 @@ absl::Status AdminClient::WaitForTopic(const std::string& name, int partitions,
       absl::StrCat("topic ", name, " not ready within ", timeout.count(), " ms: ", last.message()));
 }
 
+absl::StatusOr<std::string> AdminClient::BrokerConfig(const std::string& name,
+                                                      std::chrono::milliseconds timeout) {
+  const std::string what = "broker configuration " + name;
+  const rd_kafka_metadata_t* md = nullptr;
+  if (absl::Status s = impl_->Metadata(timeout, what, &md); !s.ok()) return s;
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
+      md, rd_kafka_metadata_destroy);
+  if (md->broker_cnt == 0) return absl::UnavailableError(what + ": no broker in the metadata");
+  const std::string broker_id = std::to_string(md->brokers[0].id);
+
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, broker_id.c_str());
+  internal::QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
+  auto options = impl_->Options(RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout);
+  rd_kafka_DescribeConfigs(impl_->rk.get(), &resource, 1, options.get(), queue.get());
+  rd_kafka_ConfigResource_destroy(resource);
+  auto ev = impl_->Await(queue.get(), RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout, what);
+  if (!ev.ok()) return ev.status();
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t** resources = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(ev->get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    if (rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(resources[i])) {
+      return KafkaError(err, absl::StrCat(what, " of broker ", broker_id));
+    }
+    size_t entries = 0;
+    const rd_kafka_ConfigEntry_t** config = rd_kafka_ConfigResource_configs(resources[i], &entries);
+    for (size_t e = 0; e < entries; ++e) {
+      if (name != rd_kafka_ConfigEntry_name(config[e])) continue;
+      const char* value = rd_kafka_ConfigEntry_value(config[e]);
+      return std::string(value != nullptr ? value : "");
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(what, ": not reported by broker ", broker_id));
+}
+
 absl::StatusOr<std::vector<GroupInfo>> AdminClient::ListGroups(std::chrono::milliseconds timeout) {
   const rd_kafka_group_list* list = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_list_groups(impl_->rk.get(), nullptr, &list, Ms(timeout));

@@ -69,6 +69,13 @@ class AdminClient {
   // after CreateTopic).
   absl::Status WaitForTopic(const std::string& name, int partitions, std::chrono::milliseconds timeout);
 
+  // The value of the broker configuration `name` (e.g. "auto.create.topics.enable",
+  // "num.partitions") as the cluster reports it for one of its brokers (the first in the
+  // metadata: cluster-wide settings are the same on every broker of a consistently configured
+  // cluster). kNotFound when the broker does not report that name.
+  absl::StatusOr<std::string> BrokerConfig(const std::string& name,
+                                           std::chrono::milliseconds timeout);
+
   absl::StatusOr<std::vector<GroupInfo>> ListGroups(std::chrono::milliseconds timeout);
   // The group's committed offsets with the topics' high watermarks: lag per partition.
   // kNotFound when the group has no committed offsets and no members.

@@ -17,6 +17,13 @@
 // Local queue full: Send waits up to ProducerConfig::queue_full_wait for room, then returns
 // kResourceExhausted — a record is never dropped without an error.
 //
+// Topics that do not exist: the producer follows the cluster, as the original did. Where the
+// cluster creates topics on first use (auto.create.topics.enable=true, Kafka's default) the first
+// record creates it (with the broker's num.partitions) and is delivered; elsewhere the record
+// fails with kNotFound (UNKNOWN_TOPIC_OR_PART) in its report. Strict (never create):
+// properties["allow.auto.create.topics"] = "false". AdminClient::BrokerConfig tells which applies
+// (tests/integration/topic_auto_create_test.cc).
+//
 // Destruction flushes for at most ProducerConfig::close_timeout; records still undelivered then are
 // purged, each reported as failed (kDeadlineExceeded) to its callback/future, and their number is
 // logged at error level.
