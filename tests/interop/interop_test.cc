@@ -500,7 +500,12 @@ TEST_F(Interop, RestHexFormBothWays) {
   // Python -> us: the original's {"protobuf": "<hex>"} loads into the type.
   RunResult rest = Peer("rest", {"--type", "image", "--count", "3", "--sizes", "16,0,1000"});
   const auto rest_lines = Lines(rest.out);
-  const auto described = JsonLines(rest.err);
+  // stderr: the peer's JSON lines, possibly after scripts/python-venv's progress lines.
+  std::string json_err;
+  for (const std::string& line : Lines(rest.err)) {
+    if (!line.empty() && line.front() == '{') json_err += line + "\n";
+  }
+  const auto described = JsonLines(json_err);
   ASSERT_EQ(rest_lines.size(), 3u);
   ASSERT_EQ(described.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
