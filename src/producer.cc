@@ -125,6 +125,8 @@ struct Producer::Impl : internal::ClientCore {
           report.status = Explain(report.status, absl::StrCat("delivery to ", report.topic));
         }
       }
+      report.possibly_persisted =
+          m->err && rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
       if (pending) {
         report.uuid = std::move(pending->uuid);
       } else {

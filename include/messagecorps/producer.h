@@ -62,6 +62,11 @@ struct DeliveryReport {
   int64_t offset = -1;  // -1 when not delivered
   absl::Status status;  // OK, or why it was not delivered (KafkaError codes; retriable/fatal flags)
   std::string uuid;     // the envelope uuid of the record ("" for SendEncoded)
+  // For a failed record: it may have been written anyway (librdkafka's message status "possibly
+  // persisted": the broker got the request but its answer never came, e.g. a message timeout while
+  // the cluster was frozen). Readers may still see such a record, and resending it may store it
+  // twice. False for a record that certainly was not written (and for delivered ones).
+  bool possibly_persisted = false;
 };
 
 using DeliveryCallback = std::function<void(const DeliveryReport&)>;

@@ -68,9 +68,11 @@ void History::Acked(const std::string& writer, int64_t seq, int32_t partition, i
 }
 
 void History::Failed(const std::string& writer, int64_t seq, const absl::Status& status,
-                     int64_t /*at_ns*/) {
+                     bool possibly_persisted, int64_t /*at_ns*/) {
   std::lock_guard lock(mu_);
-  ++sends_[{writer, seq}].reports;
+  Send& s = sends_[{writer, seq}];
+  ++s.reports;
+  if (!possibly_persisted) s.failed_not_persisted = true;
   ++failed_;
   ++failed_by_code_[absl::StatusCodeToString(status.code())];
 }
@@ -179,7 +181,14 @@ HistoryReport History::Check() const {
       example("never sent", absl::StrCat(Id(key.writer, key.seq), " at ", At(*c.front())));
       continue;
     }
-    if (!send->second.acked) ++r.unacked_present;
+    if (!send->second.acked) {
+      ++r.unacked_present;
+      if (send->second.failed_not_persisted) {
+        ++r.not_persisted_but_read;
+        example("failed as not written, yet read",
+                absl::StrCat(Id(key.writer, key.seq), " at ", At(*c.front())));
+      }
+    }
     if (c.size() < 2) continue;
     r.duplicated += c.size() - 1;
     // Explained by a kill: a copy written by a killed incarnation from an input record at or after
@@ -276,6 +285,7 @@ std::string HistoryReport::SummaryLine() const {
   j["reordered"] = reordered;
   j["aborted_reads"] = aborted_reads;
   j["unacked_present"] = unacked_present;
+  j["not_persisted_but_read"] = not_persisted_but_read;
   j["unknown"] = unknown;
   j["faults"] = faults.size();
   // Rounded to the millisecond: the clock reads are nanoseconds, the faults' effects are not.

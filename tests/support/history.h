@@ -14,8 +14,9 @@
 //   reordered                    within a partition, a writer's record at a higher offset than a
 //                                later record of the same writer (duplicates left out)
 //   aborted_reads                records read that belong to a transaction its writer aborted
-//   unacked_present              read although the send failed or got no report (allowed: "possibly
-//                                persisted"; counted)
+//   unacked_present              read although the send failed or got no report (allowed when the
+//                                failure said "possibly persisted"; counted)
+//   not_persisted_but_read       read although its failure report said it was certainly not written
 //   unknown                      records read that nobody sent, or that do not decode
 // and, when the scenario says which router incarnations were killed and where their group had
 // committed at that moment, splits duplicates into those explained by a kill (one copy was written
@@ -83,7 +84,7 @@ struct HistoryReport {
   uint64_t reports_missing = 0, reports_extra = 0;
   uint64_t read = 0, distinct = 0;
   uint64_t lost = 0, duplicated = 0, reordered = 0, aborted_reads = 0;
-  uint64_t unacked_present = 0, unknown = 0;
+  uint64_t unacked_present = 0, not_persisted_but_read = 0, unknown = 0;
   // Only meaningful when kills were recorded (History::Killed).
   uint64_t duplicated_after_kill = 0, duplicated_unexplained = 0;
   std::vector<FaultRecovery> faults;
@@ -109,8 +110,9 @@ class History {
   void Sent(const std::string& writer, int64_t seq);
   void Acked(const std::string& writer, int64_t seq, int32_t partition, int64_t offset,
              int64_t at_ns = NowNs());
+  // `possibly_persisted`: DeliveryReport::possibly_persisted.
   void Failed(const std::string& writer, int64_t seq, const absl::Status& status,
-              int64_t at_ns = NowNs());
+              bool possibly_persisted, int64_t at_ns = NowNs());
   // The writer aborted this transaction: no read_committed reader may see its records.
   void Aborted(const std::string& transaction);
 
@@ -135,6 +137,7 @@ class History {
     bool sent = false;
     int reports = 0;
     bool acked = false;
+    bool failed_not_persisted = false;  // a failure report said it was certainly not written
     int64_t ack_ns = 0;
     int32_t partition = -1;
     int64_t offset = -1;

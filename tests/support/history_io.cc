@@ -47,7 +47,7 @@ absl::Status HistoryWriter::SendNext(int32_t partition) {
     if (r.status.ok()) {
       history->Acked(name, seq, r.partition, r.offset);
     } else {
-      history->Failed(name, seq, r.status);
+      history->Failed(name, seq, r.status, r.possibly_persisted);
     }
   };
   absl::Status s = producer_.Send(topic_, record_, options);

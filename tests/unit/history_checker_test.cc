@@ -50,7 +50,7 @@ TEST(HistoryChecker, ACleanHistoryHasNoViolation) {
   EXPECT_EQ(r.read, 150u);
   EXPECT_EQ(r.distinct, 150u);
   EXPECT_EQ(r.lost + r.duplicated + r.reordered + r.aborted_reads + r.unknown + r.unacked_present +
-                r.reports_missing + r.reports_extra + r.failed,
+                r.not_persisted_but_read + r.reports_missing + r.reports_extra + r.failed,
             0u)
       << r.SummaryLine() << "\n"
       << r.Details();
@@ -74,16 +74,29 @@ TEST(HistoryChecker, DetectsAnAckedRecordThatWasNeverRead) {
 TEST(HistoryChecker, AFailedSendThatIsNotReadIsNotLost) {
   History h("failed");
   h.Sent("a", 0);
-  h.Failed("a", 0, absl::DeadlineExceededError("message timed out"));
+  h.Failed("a", 0, absl::DeadlineExceededError("message timed out"), true);
   h.Sent("a", 1);
-  h.Failed("a", 1, absl::DeadlineExceededError("message timed out"));
+  h.Failed("a", 1, absl::DeadlineExceededError("message timed out"), true);
   h.Read(At("a", 1, 0, 0));  // possibly persisted: allowed, counted
   HistoryReport r = h.Check();
   EXPECT_EQ(r.lost, 0u);
   EXPECT_EQ(r.failed, 2u);
   EXPECT_EQ(r.failed_by_code.at("DEADLINE_EXCEEDED"), 2u);
   EXPECT_EQ(r.unacked_present, 1u);
+  EXPECT_EQ(r.not_persisted_but_read, 0u);
   EXPECT_EQ(r.reports_missing, 0u);
+}
+
+TEST(HistoryChecker, DetectsAReadRecordWhoseFailureSaidItWasNotWritten) {
+  History h("not-persisted");
+  h.Sent("a", 0);
+  h.Failed("a", 0, absl::UnavailableError("not enough replicas"), false);
+  h.Read(At("a", 0, 0, 0));
+  HistoryReport r = h.Check();
+  EXPECT_EQ(r.unacked_present, 1u);
+  EXPECT_EQ(r.not_persisted_but_read, 1u);
+  ASSERT_EQ(r.examples.size(), 1u);
+  EXPECT_NE(r.examples[0].find("not written"), std::string::npos);
 }
 
 TEST(HistoryChecker, DetectsDuplicatesButNotAReaderRereadingOnePosition) {
