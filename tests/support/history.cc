@@ -223,6 +223,29 @@ HistoryReport History::Check() const {
     }
   }
 
+  // Named readers.
+  {
+    std::map<std::string, std::set<std::tuple<std::string, int32_t, int64_t>>> positions;
+    std::map<std::string, std::set<Key>> seen;
+    for (const ReadRecord& rec : reads_) {
+      if (rec.reader.empty()) continue;
+      ReaderReport& rr = r.readers[rec.reader];
+      ++rr.read;
+      if (!positions[rec.reader].insert({rec.topic, rec.partition, rec.offset}).second) {
+        ++rr.redelivered;
+      }
+      if (!rec.writer.empty()) seen[rec.reader].insert({rec.writer, rec.seq});
+    }
+    for (auto& [name, rr] : r.readers) {
+      for (const auto& [key, s] : sends_) {
+        if (s.acked && !seen[name].count(key)) {
+          ++rr.missing;
+          example(absl::StrCat("missed by ", name), Id(key.writer, key.seq));
+        }
+      }
+    }
+  }
+
   // Recovery per fault.
   for (const Fault& f : faults_) {
     FaultRecovery fr;
@@ -301,6 +324,13 @@ std::string HistoryReport::SummaryLine() const {
                          {"consume_ms", round(f.consume_ms)}});
   }
   j["recovery"] = per_fault;
+  if (!readers.empty()) {
+    nlohmann::ordered_json rj = nlohmann::ordered_json::object();
+    for (const auto& [name, rr] : readers) {
+      rj[name] = {{"read", rr.read}, {"redelivered", rr.redelivered}, {"missing", rr.missing}};
+    }
+    j["readers"] = rj;
+  }
   for (const auto& [k, v] : extra) j[k] = v;
   return "mcorps-history " + j.dump();
 }

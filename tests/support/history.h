@@ -18,6 +18,8 @@
 //                                failure said "possibly persisted"; counted)
 //   not_persisted_but_read       read although its failure report said it was certainly not written
 //   unknown                      records read that nobody sent, or that do not decode
+// Reads from every reader count for these (a record any reader saw is in the log); a named reader
+// (ReadRecord::reader) also gets its own read / redelivered / missing counts.
 // and, when the scenario says which router incarnations were killed and where their group had
 // committed at that moment, splits duplicates into those explained by a kill (one copy was written
 // by the killed incarnation, from an input record at or after that commit) and unexplained ones.
@@ -54,6 +56,9 @@ struct ReadRecord {
   int32_t input_partition = -1;
   int64_t input_offset = -1;
   int64_t at_ns = 0;  // when the reader received it
+  // "" for the scenario's log reader; a name for other readers (e.g. consumer-group members),
+  // whose own completeness is reported per name (HistoryReport::readers).
+  std::string reader;
 };
 
 struct Fault {
@@ -76,6 +81,13 @@ struct FaultRecovery {
   double consume_ms = -1;
 };
 
+// What one named reader saw (ReadRecord::reader).
+struct ReaderReport {
+  uint64_t read = 0;         // records it was given
+  uint64_t redelivered = 0;  // of those, log positions it had been given before
+  uint64_t missing = 0;      // acked records it never saw
+};
+
 struct HistoryReport {
   std::string scenario;
   std::string librdkafka;  // version string, at run time
@@ -88,6 +100,7 @@ struct HistoryReport {
   // Only meaningful when kills were recorded (History::Killed).
   uint64_t duplicated_after_kill = 0, duplicated_unexplained = 0;
   std::vector<FaultRecovery> faults;
+  std::map<std::string, ReaderReport> readers;
   // Scenario-specific numbers (e.g. "close_ms"), printed with the rest.
   std::map<std::string, double> extra;
   // A few concrete cases per violation, for failure messages.

@@ -19,6 +19,14 @@ mcorps_test::HistoryRecord MakeHistoryRecord(const std::string& writer, int64_t 
   return r;
 }
 
+namespace {
+constexpr std::string_view kEndMarker = "end-marker";
+}  // namespace
+
+bool IsEndMarker(const mcorps_test::HistoryRecord& record) {
+  return record.writer().empty() && record.filler().rfind(kEndMarker, 0) == 0;
+}
+
 TypeRegistry HistoryRegistry(const std::vector<std::string>& topics) {
   TypeRegistry registry;
   for (const std::string& t : topics) {
@@ -63,7 +71,7 @@ HistoryReader::HistoryReader(std::string brokers, std::vector<TopicSpec> topics,
       topics_(std::move(topics)),
       history_(history),
       read_committed_(read_committed),
-      marker_(UniqueName("end-marker")) {
+      marker_(UniqueName(std::string(kEndMarker))) {
   std::vector<std::string> names;
   for (const auto& t : topics_) names.push_back(t.name);
   registry_ = HistoryRegistry(names);
@@ -112,8 +120,10 @@ void HistoryReader::Run(std::stop_token stop) {
       r.offset = m.offset();
       r.at_ns = now;
       if (const auto* h = m.As<mcorps_test::HistoryRecord>()) {
-        if (h->writer().empty() && h->filler() == marker_) {
-          if (marked.insert({r.topic, r.partition}).second) ++markers_seen_;
+        if (IsEndMarker(*h)) {
+          if (h->filler() == marker_ && marked.insert({r.topic, r.partition}).second) {
+            ++markers_seen_;
+          }
           continue;
         }
         r.writer = h->writer();

@@ -49,6 +49,10 @@ class HistoryWriter {
 mcorps_test::HistoryRecord MakeHistoryRecord(const std::string& writer, int64_t seq,
                                              size_t filler_bytes = 100);
 
+// True for the end markers HistoryReader::DrainToEnd writes (writer "", filler "end-marker-..."):
+// other readers of a scenario's topics skip them.
+bool IsEndMarker(const mcorps_test::HistoryRecord& record);
+
 // A registry binding `topics` to mcorps_test.HistoryRecord (seed encoding).
 TypeRegistry HistoryRegistry(const std::vector<std::string>& topics);
 

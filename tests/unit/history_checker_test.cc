@@ -252,6 +252,26 @@ TEST(HistoryChecker, MeasuresRecoveryFromTheFaultToTheFirstDeliveryAndRead) {
   EXPECT_DOUBLE_EQ(r.faults[0].consume_ms, 20);
 }
 
+TEST(HistoryChecker, ReportsWhatEachNamedReaderMissedAndWasGivenTwice) {
+  History h("readers");
+  SendAll(h, "a", 4);
+  ReadAll(h, "a", 4);  // the log reader saw everything
+  for (int seq : {0, 1, 1, 3}) {
+    ReadRecord r = At("a", seq, 0, seq);
+    r.reader = "group";
+    h.Read(r);
+  }
+  HistoryReport r = h.Check();
+  EXPECT_EQ(r.lost, 0u);
+  EXPECT_EQ(r.duplicated, 0u) << "a redelivery is not a duplicate in the log";
+  ASSERT_EQ(r.readers.count("group"), 1u);
+  EXPECT_EQ(r.readers["group"].read, 4u);
+  EXPECT_EQ(r.readers["group"].redelivered, 1u);
+  EXPECT_EQ(r.readers["group"].missing, 1u);
+  ASSERT_EQ(r.examples.size(), 1u);
+  EXPECT_EQ(r.examples[0], "missed by group: a#2");
+}
+
 TEST(HistoryChecker, SummaryIsOneLineOfJson) {
   History h("summary \"quoted\"");
   SendAll(h, "a", 3);
