@@ -7,6 +7,14 @@
 // Defaults (override any through ClientConfig::properties): enable.idempotence=true, acks=all,
 // linger.ms=5, no key (like the original).
 //
+// Idempotence stores each record once however often librdkafka retries it, as long as no record
+// times out. When one does (message.timeout.ms: 300 s by default), librdkafka bumps the producer
+// epoch and resends what was in flight to other partitions under the new epoch, which the brokers
+// cannot tell from new records: a record whose first copy was written but not acknowledged is
+// stored twice (librdkafka #4953; seen in the 12 s stall scenario with message.timeout.ms=3000,
+// docs/RELIABILITY.md). Keep message.timeout.ms above the longest outage to ride out, or use
+// transactions (below).
+//
 // Delivery is never silent. Every record accepted by a Send* call gets exactly one DeliveryReport:
 // through ProducerConfig::on_delivery, through the per-send SendOptions::on_delivery, through the
 // future of SendAsync, or as the result of SendSync. Reports are delivered on whichever thread
