@@ -1,9 +1,9 @@
 // messagecorps/client_config.h — what every Kafka client (producer, consumer, admin) is built from.
 //
-// `properties` accepts any librdkafka configuration property (CONFIGURATION.md of librdkafka) and is
-// applied last, so it overrides every default messagecorps chooses. Misconfiguration (an unknown
-// property, a bad value, no brokers) makes the client's Create() fail with kInvalidArgument naming the
-// property; nothing is thrown.
+// `properties` accepts any librdkafka configuration property (CONFIGURATION.md of librdkafka) and
+// is applied last, so it overrides every default messagecorps chooses. Misconfiguration (an unknown
+// property, a bad value, no brokers) makes the client's Create() fail with kInvalidArgument naming
+// the property; nothing is thrown.
 //
 // Value type; copy freely. The logger and metrics are shared with the client that is built from it.
 #pragma once
@@ -37,7 +37,8 @@ struct ClientConfig {
   std::chrono::milliseconds statistics_interval{0};
 };
 
-// The broker list to use: `configured` if set, else $MESSAGECORPS_BROKERS; kInvalidArgument if neither.
+// The broker list to use: `configured` if set, else $MESSAGECORPS_BROKERS; kInvalidArgument if
+// neither.
 absl::StatusOr<std::string> ResolveBrokers(const std::string& configured);
 // The broker list a client built from `config` dials: properties["bootstrap.servers"] (applied
 // last, so it wins; e.g. from a properties file), else ResolveBrokers(config.brokers).

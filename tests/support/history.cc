@@ -12,7 +12,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
-#include "messagecorps/client_config.h"
+#include "messagecorps/version.h"
 
 namespace messagecorps::testing {
 
@@ -106,7 +106,7 @@ HistoryReport History::Check() const {
   std::lock_guard lock(mu_);
   HistoryReport r;
   r.scenario = scenario_;
-  r.librdkafka = LibrdkafkaVersion();
+  r.librdkafka = std::string(LibrdkafkaVersion());
   r.extra = extra_;
   std::map<std::string, size_t> examples_of;
   auto example = [&](const std::string& kind, const std::string& text) {
