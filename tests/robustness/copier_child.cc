@@ -163,8 +163,9 @@ int main(int argc, char** argv) {
       }
       if (s.ok() && abort_on_purpose) {
         (void)(*producer)->Flush(30s);  // the records are in the log before the abort
-        s = MakeError(absl::StatusCode::kAborted, "aborted on purpose",
-                      ErrorDetail{0, false, false, true});
+        ErrorDetail on_purpose;
+        on_purpose.abort_transaction = true;
+        s = MakeError(absl::StatusCode::kAborted, "aborted on purpose", on_purpose);
       }
       if (s.ok()) {
         std::vector<TopicPartition> offsets;
@@ -197,7 +198,12 @@ int main(int argc, char** argv) {
         break;
       }
       for (const auto& [p, r] : range) {
-        absl::Status seek = (*consumer)->Seek({args["--input"], p, r.first}, 10s);
+        // Without waiting: a seek waits for the partition's fetcher, which is stuck while the
+        // partition's leader is down (a coordinator kill often kills it too); waiting 10 s per
+        // partition held the copier for over a minute. The seek takes effect before the next
+        // records of the partition are handed out either way (librdkafka drops what was fetched
+        // before it).
+        absl::Status seek = (*consumer)->Seek({args["--input"], p, r.first}, 0ms);
         if (!seek.ok()) {
           // The partition was revoked meanwhile: its next owner reads it from the committed offset.
           std::fprintf(stderr, "copier_child: rewind %d: %s\n", p, seek.ToString().c_str());

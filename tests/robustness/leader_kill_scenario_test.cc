@@ -4,9 +4,11 @@
 // a reader reads the topic live and then to its end.
 // Must hold: 0 lost, 0 duplicated, order kept per partition, exactly one delivery report per send,
 // no failed send and no fatal error (the producer still sends afterwards).
-// Forms: CI 20,000 records over 20 s, one kill; full 200,000 over 100 s, a kill every 15 s (6).
+// Forms: CI 20,000 records over 20 s, one kill; full 200,000 over 100 s, a kill every 15 s (6);
+// the writer goes on at the same rate until the last fault is over.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -44,7 +46,12 @@ TEST(LeaderKill, NothingLostDuplicatedOrReorderedWhileTheLeaderOfPartition0IsKil
   HistoryWriter writer("w", *producer, history, topic);
 
   const auto start = Clock::now();
+  std::atomic<bool> faults_done{false};
   std::jthread faults([&] {
+    struct Done {
+      std::atomic<bool>& done;
+      ~Done() { done = true; }
+    } done{faults_done};
     for (int k = 0; k < kills; ++k) {
       // The first kill 4 s in (records flowing), then every 15 s, but never before the previous
       // victim is back in sync: one fault at a time.
@@ -66,8 +73,11 @@ TEST(LeaderKill, NothingLostDuplicatedOrReorderedWhileTheLeaderOfPartition0IsKil
     }
   });
 
+  // `total` records at total/duration per second, and on at that rate until the last fault is
+  // over: a restart that takes long on a loaded machine delays the later kills, and recovery is
+  // only measurable while records flow.
   absl::Status fatal;
-  for (int64_t i = 0; i < total; ++i) {
+  for (int64_t i = 0; i < total || !faults_done.load(); ++i) {
     absl::Status s = writer.SendNext(static_cast<int32_t>(i % kPartitions));
     // A full local queue (records for the dead leader piling up) waits and tries again; anything
     // else is a failure of the producer.
@@ -95,7 +105,7 @@ TEST(LeaderKill, NothingLostDuplicatedOrReorderedWhileTheLeaderOfPartition0IsKil
 
   HistoryReport report = history.Check();
   History::Publish(report);
-  EXPECT_EQ(report.sent, static_cast<uint64_t>(total + 1));
+  EXPECT_GE(report.sent, static_cast<uint64_t>(total + 1));
   EXPECT_EQ(report.lost, 0u) << report.Details();
   EXPECT_EQ(report.duplicated, 0u) << report.Details();
   EXPECT_EQ(report.reordered, 0u) << report.Details();
