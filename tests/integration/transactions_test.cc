@@ -99,6 +99,12 @@ TEST(Transactions, CommittedRecordsAndOffsetsBecomeVisibleTogetherAbortedOnesNev
   absl::Status aborted = producer->AbortTransaction(30s);
   ASSERT_TRUE(aborted.ok()) << aborted;
   EXPECT_FALSE(producer->in_transaction());
+  // After an abort the input is rewound to redo the work: a seek without waiting is enough.
+  absl::Status rewound = consumer->Seek({input, 0, 0}, 0ms);
+  ASSERT_TRUE(rewound.ok()) << rewound;
+  auto again = testing::PollUntil(*consumer, 1, 30s);
+  ASSERT_EQ(again.size(), 1u) << "the rewound record is read again";
+  EXPECT_EQ(again[0].offset(), 0);
 
   // Committed, with the input position.
   ASSERT_TRUE(producer->BeginTransaction().ok());

@@ -11,7 +11,9 @@
 // the batch's next offsets are sent with the consumer's group metadata and the transaction is
 // committed. Every K-th transaction is aborted on purpose after its records were written (and then
 // redone), so that readers have aborted records to not see. A transaction that must be aborted is
-// aborted, the input rewound to the batch's first offsets, and the batch redone. Appends to FILE
+// aborted, the input rewound to the batch's first offsets, and the batch redone; one whose
+// coordinator does not answer (timeouts) is abandoned with its producer: a new producer with the
+// same transactional id fences it and aborts the transaction. Appends to FILE
 // one line per event: "aborted NS TXN" (before calling abort), "committed NS TXN N" (after the
 // commit returned, N records). SIGTERM: finish the current transaction, close, exit 0. A fatal
 // error (e.g. fenced) exits 1; bad arguments 2.
@@ -75,6 +77,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Dies with the scenario: a test that crashed must not leave us running. (Not
+  // PR_SET_PDEATHSIG: that fires when the thread that started us ends, and the scenarios start
+  // restarted instances from their fault threads.)
+  const pid_t parent = ::getppid();
+  std::thread([parent] {
+    while (::getppid() == parent) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    _exit(3);
+  }).detach();
   const std::string incarnation = args["--incarnation"];
   const int abort_every =
       args.count("--abort-every") ? std::atoi(args["--abort-every"].c_str()) : 0;
@@ -110,14 +120,19 @@ int main(int argc, char** argv) {
   pc.brokers = cc.brokers;
   pc.transactional_id = args["--transactional-id"];
   pc.envelope = EnvelopeSettings{incarnation, protobuf::common::DEVELOPMENT};
-  auto producer = Producer::Create(pc);
-  if (!producer.ok()) {
-    std::fprintf(stderr, "copier_child: %s\n", producer.status().ToString().c_str());
-    return 2;
-  }
-  // Fences the previous incarnation (same transactional id) and aborts what it left open. 60 s:
-  // the coordinator may itself be restarting (the scenario kills it).
-  if (absl::Status s = Retrying([&] { return (*producer)->InitTransactions(60s); }); !s.ok()) {
+  pc.close_timeout = 5s;
+  std::unique_ptr<Producer> producer;
+  // A new transactional producer: InitTransactions fences the previous one with the same id (an
+  // earlier incarnation, or our own stuck producer) and aborts what it left open. 60 s: the
+  // coordinator may itself be restarting (the scenario kills it).
+  auto renew = [&]() -> absl::Status {
+    producer.reset();  // aborts its open transaction, if it still can, within close_timeout
+    auto p = Producer::Create(pc);
+    if (!p.ok()) return p.status();
+    producer = std::move(*p);
+    return Retrying([&] { return producer->InitTransactions(60s); });
+  };
+  if (absl::Status s = renew(); !s.ok()) {
     std::fprintf(stderr, "copier_child: init transactions: %s\n", s.ToString().c_str());
     return 1;
   }
@@ -142,7 +157,7 @@ int main(int argc, char** argv) {
     for (bool done = false; !done;) {
       const std::string txn = absl::StrCat(incarnation, "/", transactions++);
       const bool abort_on_purpose = abort_every > 0 && transactions % abort_every == 0;
-      absl::Status s = (*producer)->BeginTransaction();
+      absl::Status s = producer->BeginTransaction();
       for (size_t i = 0; s.ok() && i < batch->size(); ++i) {
         const ReceivedMessage& m = (*batch)[i];
         const auto* in = m.As<mcorps_test::HistoryRecord>();
@@ -159,10 +174,10 @@ int main(int argc, char** argv) {
         out.set_transaction(txn);
         SendOptions options;
         options.partition = m.partition();
-        s = (*producer)->Send(output, out, options);
+        s = producer->Send(output, out, options);
       }
       if (s.ok() && abort_on_purpose) {
-        (void)(*producer)->Flush(30s);  // the records are in the log before the abort
+        (void)producer->Flush(30s);  // the records are in the log before the abort
         ErrorDetail on_purpose;
         on_purpose.abort_transaction = true;
         s = MakeError(absl::StatusCode::kAborted, "aborted on purpose", on_purpose);
@@ -170,17 +185,18 @@ int main(int argc, char** argv) {
       if (s.ok()) {
         std::vector<TopicPartition> offsets;
         for (const auto& [p, r] : range) offsets.push_back({args["--input"], p, r.second});
-        s = Retrying(
-            [&] { return (*producer)->SendOffsetsToTransaction(offsets, **consumer, 30s); });
+        s = Retrying([&] { return producer->SendOffsetsToTransaction(offsets, **consumer, 30s); },
+                     2);
       }
-      if (s.ok()) s = Retrying([&] { return (*producer)->CommitTransaction(30s); });
+      if (s.ok()) s = Retrying([&] { return producer->CommitTransaction(30s); }, 2);
       if (s.ok()) {
         Event(absl::StrCat("committed ", testing::NowNs(), " ", txn, " ", batch->size()));
         copied += static_cast<int64_t>(batch->size());
         done = true;
         continue;
       }
-      if (IsFatal(s) || (!TransactionMustAbort(s) && !(*producer)->in_transaction())) {
+      if (IsFatal(s) ||
+          (!TransactionMustAbort(s) && !IsRetriable(s) && !producer->in_transaction())) {
         std::fprintf(stderr, "copier_child: %s: %s\n", txn.c_str(), s.ToString().c_str());
         exit_code = 1;
         break;
@@ -191,12 +207,19 @@ int main(int argc, char** argv) {
       if (!abort_on_purpose) {
         std::fprintf(stderr, "copier_child: %s aborted: %s\n", txn.c_str(), s.ToString().c_str());
       }
-      absl::Status a = Retrying([&] { return (*producer)->AbortTransaction(30s); });
+      // Still timing out after two tries of 30 s: the transaction coordinator does not answer
+      // this producer. Seen with librdkafka 2.0.2 after the coordinator's node was killed and
+      // restarted: its requests to the coordinator stayed queued, never sent, time after time
+      // (librdkafka fixed a coordinator refresh stuck on an unreachable broker in 2.10.0, #4970).
+      // A new producer with the same id fences this one and aborts its transaction.
+      const bool stuck = IsRetriable(s) && !TransactionMustAbort(s);
+      absl::Status a = stuck ? renew() : Retrying([&] { return producer->AbortTransaction(30s); });
       if (!a.ok()) {
         std::fprintf(stderr, "copier_child: abort %s: %s\n", txn.c_str(), a.ToString().c_str());
         exit_code = 1;
         break;
       }
+      if (stuck) std::fprintf(stderr, "copier_child: %s: renewed the producer\n", txn.c_str());
       for (const auto& [p, r] : range) {
         // Without waiting: a seek waits for the partition's fetcher, which is stuck while the
         // partition's leader is down (a coordinator kill often kills it too); waiting 10 s per

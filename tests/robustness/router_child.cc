@@ -51,6 +51,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Dies with the scenario: a test that crashed must not leave us running. (Not
+  // PR_SET_PDEATHSIG: that fires when the thread that started us ends, and the scenarios start
+  // restarted instances from their fault threads.)
+  const pid_t parent = ::getppid();
+  std::thread([parent] {
+    while (::getppid() == parent) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    _exit(3);
+  }).detach();
   const std::string incarnation = args["--incarnation"];
   g_events = ::open(args["--events"].c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (g_events < 0) {

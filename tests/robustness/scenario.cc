@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -84,6 +85,37 @@ absl::Status WaitForFullIsr(const std::string& brokers, const std::string& topic
   }
   return absl::DeadlineExceededError(
       absl::StrCat(topic, ": replicas not all in sync after ", timeout.count(), " ms:", missing));
+}
+
+absl::Status WaitForGroupToCatchUp(const std::string& brokers, const std::string& group,
+                                   int partitions, std::chrono::milliseconds stall) {
+  auto admin = Admin(brokers);
+  if (!admin.ok()) return admin.status();
+  int64_t least = std::numeric_limits<int64_t>::max();
+  auto progress = Clock::now();
+  std::string behind;
+  while (Clock::now() - progress < stall) {
+    auto lag = (*admin)->GroupLag(group, std::chrono::seconds(10));
+    behind.clear();
+    if (lag.ok() && lag->size() == static_cast<size_t>(partitions)) {
+      int64_t total = 0;
+      for (const PartitionLag& l : *lag) {
+        if (l.lag != 0) absl::StrAppend(&behind, " ", l.partition, ":", l.lag);
+        total += std::max<int64_t>(l.lag, 0);
+      }
+      if (total == 0) return absl::OkStatus();
+      if (total < least) {
+        least = total;
+        progress = Clock::now();
+      }
+    } else {
+      behind = lag.ok() ? absl::StrCat(lag->size(), " partitions committed")
+                        : std::string(lag.status().message());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("group ", group, " made no progress for ",
+                                                  stall.count(), " ms; behind:", behind));
 }
 
 void KillNode(int node) {

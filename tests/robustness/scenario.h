@@ -45,6 +45,12 @@ absl::StatusOr<int> LeaderOf(const std::string& brokers, const std::string& topi
 absl::Status WaitForFullIsr(const std::string& brokers, const std::string& topic,
                             std::chrono::milliseconds timeout);
 
+// Waits until `group` has committed everything of its `partitions` input partitions (lag 0 on
+// each). Fails (kDeadlineExceeded, naming the partitions behind) only when the group's total lag
+// has not shrunk for `stall`: a slow group catching up on a backlog is not a stuck one.
+absl::Status WaitForGroupToCatchUp(const std::string& brokers, const std::string& group,
+                                   int partitions, std::chrono::milliseconds stall);
+
 // scripts/kafka on the fixture's cluster; a failure is a test failure naming the command.
 void KillNode(int node);
 void RestartNode(int node);

@@ -39,8 +39,8 @@ std::jthread StallsAt(History& history, Clock::time_point start,
     for (auto t : at) {
       std::this_thread::sleep_until(start + t);
       PauseAllNodes();
-      history.AddFault({absl::StrCat("SIGSTOP all nodes for ", length.count(), " ms"), NowNs(),
-                        {}, ""});
+      history.AddFault(
+          {absl::StrCat("SIGSTOP all nodes for ", length.count(), " ms"), NowNs(), {}, ""});
       std::this_thread::sleep_for(length);
       ResumeAllNodes();
     }
