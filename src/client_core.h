@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -48,9 +49,6 @@ struct ClientCore {
   std::string sasl_mechanism;
   // security.protocol as configured, lower case ("plaintext" by default).
   std::string security_protocol = "plaintext";
-  // Connections a broker closed at the very first request (ApiVersion) while we spoke plaintext:
-  // librdkafka 2.14 only logs them (FAIL); twice in a row is a TLS or SASL listener.
-  std::atomic<int> first_request_disconnects{0};
 
   // The last failure to connect that librdkafka's retries will not fix by themselves: SASL
   // authentication refused, TLS trust (certificate not verified, expired, wrong host name), or a
@@ -73,6 +71,45 @@ struct ClientCore {
     std::lock_guard lock(connection_mu);
     return connection_failure;
   }
+  // librdkafka adds a security.protocol hint ("verify that security.protocol is correctly
+  // configured", "connecting to a SSL listener?") to any disconnect soon after connecting. A
+  // listener that speaks another protocol does that at every attempt, librdkafka reconnecting
+  // within its reconnect.backoff.ms (100 ms, doubling); but a broker SIGKILLed right after we
+  // connected does it too, and twice in a row (seen with 2.0.2: the dying process still accepts
+  // the immediate reconnect and closes it 5 ms later), then refuses connections. So a hint is a
+  // mismatch only the kHintsForMismatch-th time in a row from one connection (the text before its
+  // first ": "), each within kHintRepeatWindow of the previous (3 s: the back-off's first steps,
+  // while a killed broker is not back for many seconds); any other failure of that connection
+  // (e.g. "Connection refused") starts the count again.
+  static constexpr int kHintsForMismatch = 3;
+  static constexpr std::chrono::milliseconds kHintRepeatWindow{3000};
+  struct HintCount {
+    int in_a_row = 0;
+    std::chrono::steady_clock::time_point last;
+  };
+  std::map<std::string, HintCount, std::less<>> hinted_disconnects;  // under connection_mu
+  static std::string_view ConnectionOf(std::string_view text) {
+    return text.substr(0, text.find(": "));
+  }
+  // Notes a connection failure with (`hinted`) or without the hint; true when it makes a mismatch.
+  bool NoteDisconnect(std::string_view text, bool hinted,
+                      std::chrono::steady_clock::time_point now) {
+    const std::string_view connection = ConnectionOf(text);
+    std::lock_guard lock(connection_mu);
+    auto it = hinted_disconnects.find(connection);
+    if (!hinted) {
+      if (it != hinted_disconnects.end()) it->second.in_a_row = 0;
+      return false;
+    }
+    if (it == hinted_disconnects.end()) {
+      it = hinted_disconnects.emplace(std::string(connection), HintCount{}).first;
+    }
+    HintCount& count = it->second;
+    count.in_a_row = now - count.last <= kHintRepeatWindow ? count.in_a_row + 1 : 1;
+    count.last = now;
+    return count.in_a_row >= kHintsForMismatch;
+  }
+
   // What the last failed certificate verification said (ssl.certificate.verify_cb): which
   // certificate and why, e.g. "the certificate has expired". Empty when none failed.
   std::mutex tls_mu;
