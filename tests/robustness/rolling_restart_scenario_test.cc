@@ -4,7 +4,9 @@
 // two Consumers reads (auto commit after processing), and a log reader reads everything.
 // Must hold: 0 lost, 0 duplicated, order kept, no failed send; no consumer stuck: the group has
 // read every acked record shortly after the writer stops (redeliveries counted).
-// Forms: CI one round (3 restarts) at 500 records/s; full two rounds at 2,000 records/s.
+// Forms: CI one restart (the node leading partition 0: its leadership moves and comes back) at 500
+// records/s, so that the CI form fits CI's time (each restart with its ISR wait takes ~60 s on a
+// loaded 2-core machine); full two rounds of all 3 nodes at 2,000 records/s.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -31,6 +33,7 @@ TEST(RollingRestart, EveryNodeRestartedInTurnLosesDuplicatesAndStallsNothing) {
     ~WholeClusterAfterwards() { RestartMissingNodes(); }
   } whole;
   const int rounds = ByForm(1, 2);
+  const int nodes_per_round = ByForm(1, kClusterNodes);
   const int rate = ByForm(500, 2'000);  // records per second
   const std::string topic = UniqueName("rolling");
   const std::string group = UniqueName("rolling");
@@ -84,7 +87,13 @@ TEST(RollingRestart, EveryNodeRestartedInTurnLosesDuplicatesAndStallsNothing) {
   std::jthread restarts([&] {
     std::this_thread::sleep_for(3s);  // records flowing and the group formed first
     for (int round = 0; round < rounds; ++round) {
-      for (int node = 1; node <= kClusterNodes; ++node) {
+      for (int n = 1; n <= nodes_per_round; ++n) {
+        int node = n;
+        if (nodes_per_round == 1) {
+          auto leader = LeaderOf(brokers, topic, 0);
+          EXPECT_TRUE(leader.ok()) << leader.status();
+          if (leader.ok()) node = *leader;
+        }
         history.AddFault({absl::StrCat("restart node ", node), NowNs(), {}, ""});
         RestartNode(node);
         // 120 s: the restarted node replays its log and fetches what it missed (seconds); the
@@ -134,7 +143,7 @@ TEST(RollingRestart, EveryNodeRestartedInTurnLosesDuplicatesAndStallsNothing) {
       << report.SummaryLine();
   EXPECT_EQ(report.unknown, 0u) << report.Details();
   EXPECT_EQ(report.readers["group"].missing, 0u) << "a consumer is stuck\n" << report.Details();
-  EXPECT_EQ(report.faults.size(), static_cast<size_t>(rounds * kClusterNodes));
+  EXPECT_EQ(report.faults.size(), static_cast<size_t>(rounds * nodes_per_round));
 }
 
 }  // namespace
