@@ -314,12 +314,14 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     if (absl::Status failure =
             ClassifyConnectionError(err, text, core->sasl_mechanism, core->TlsDetail());
         !failure.ok()) {
-      // A disconnect with librdkafka's security.protocol hint is a mismatch only once it repeats
-      // (ClientCore::NoteDisconnect): alone it is also what a broker killed right after we
-      // connected looks like, and must not stop a client for good.
+      // A disconnect with librdkafka's security.protocol hint is a mismatch only when it is the
+      // first-request one and repeats (ClientCore::NoteDisconnect): otherwise it is also what a
+      // broker killed right after we connected looks like, and must not stop a client for good.
       if (code == RD_KAFKA_RESP_ERR__TRANSPORT &&
           GetErrorReason(failure) == ErrorReason::kProtocolMismatch &&
-          !core->NoteDisconnect(text, true, std::chrono::steady_clock::now())) {
+          Contains(Lower(text), "security.protocol") &&
+          !core->NoteDisconnect(text, Contains(Lower(text), "requesting apiversion"),
+                                std::chrono::steady_clock::now())) {
         if (core->logger) {
           core->logger->warn("kafka {} error: {} ({})", core->client_kind, text,
                              rd_kafka_err2name(code));
