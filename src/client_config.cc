@@ -251,15 +251,16 @@ ClientCore* CoreOf(const rd_kafka_t* rk) { return static_cast<ClientCore*>(rd_ka
 
 // librdkafka >= 2.x reports a plaintext client at a TLS/SASL listener only as a log line
 // ("Disconnected ... in state APIVERSION_QUERY"); 2.0.2 also sent an error with a hint. Twice in a
-// row is taken for a protocol mismatch.
+// row from one connection (ClientCore::kHintsForMismatch) is taken for a protocol mismatch.
 void NoteFirstRequestDisconnect(ClientCore& core, const char* fac, const char* buf) {
   if (fac == nullptr || buf == nullptr || std::strcmp(fac, "FAIL") != 0) return;
   if (core.security_protocol != "plaintext" && core.security_protocol != "sasl_plaintext") return;
   const std::string text = Lower(buf);
-  if (!Contains(text, "apiversion_query") || !Contains(text, "disconnected")) return;
-  if (core.first_request_disconnects.fetch_add(1) + 1 < 2 || !core.ConnectionFailure().ok()) {
-    return;
-  }
+  const bool hinted = Contains(text, "apiversion_query") && Contains(text, "disconnected");
+  const bool repeated = core.NoteDisconnect(buf, hinted, std::chrono::steady_clock::now());
+  if (!hinted) return;
+  // Once is also a broker killed or restarting while we connected (ClientCore::NoteDisconnect).
+  if (!repeated || !core.ConnectionFailure().ok()) return;
   core.SetConnectionFailure(MakeError(
       absl::StatusCode::kUnavailable,
       absl::StrCat("security protocol mismatch: the broker closed the connection at the first "
@@ -313,6 +314,21 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     if (absl::Status failure =
             ClassifyConnectionError(err, text, core->sasl_mechanism, core->TlsDetail());
         !failure.ok()) {
+      // A disconnect with librdkafka's security.protocol hint is a mismatch only when it is the
+      // first-request one and repeats (ClientCore::NoteDisconnect): otherwise it is also what a
+      // broker killed right after we connected looks like, and must not stop a client for good.
+      if (code == RD_KAFKA_RESP_ERR__TRANSPORT &&
+          GetErrorReason(failure) == ErrorReason::kProtocolMismatch &&
+          Contains(Lower(text), "security.protocol") &&
+          !core->NoteDisconnect(text, Contains(Lower(text), "requesting apiversion"),
+                                std::chrono::steady_clock::now())) {
+        if (core->logger) {
+          core->logger->warn("kafka {} error: {} ({})", core->client_kind, text,
+                             rd_kafka_err2name(code));
+        }
+        if (core->metrics) core->metrics->Add(Counter::kClientErrors);
+        return;
+      }
       if (core->logger) {
         core->logger->error("kafka {}: {} ({})", core->client_kind, std::string(failure.message()),
                             ErrorReasonName(GetErrorReason(failure)));
@@ -323,6 +339,7 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     }
     // Transient (broker down, all brokers down, ...): librdkafka retries and reconnects by itself
     // with bounded back-off; we make it visible.
+    (void)core->NoteDisconnect(text, false, std::chrono::steady_clock::now());
     if (core->logger) {
       core->logger->warn("kafka {} error: {} ({})", core->client_kind, text,
                          rd_kafka_err2name(code));

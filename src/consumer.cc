@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
+#include "consumer_group_handle.h"
 #include "fetch_waker.h"
 #include "messagecorps/envelope.h"
 #include "messagecorps/error.h"
@@ -246,6 +247,8 @@ struct ConsumerInternals {
       }
     }
   }
+  // consumer_group_handle.h
+  static rd_kafka_t* GroupHandle(const Consumer& consumer);
   static void TraceFromHeaders(ReceivedMessage& r) {
     if (auto tp = HeaderOf(r.record_, "traceparent")) {
       auto t = TraceContext::FromTraceparent(*tp);
@@ -884,6 +887,12 @@ absl::Status Consumer::Seek(const TopicPartition& position, std::chrono::millise
     return s;
   }
   impl_->to_store.erase({position.topic, position.partition});
+  // Without a wait librdkafka marks the partition _IN_PROGRESS: the seek is under way, and takes
+  // effect before the partition's next record is handed out (older fetched ones are dropped).
+  if (timeout.count() == 0 && list->cnt == 1 &&
+      list->elems[0].err == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+    return absl::OkStatus();
+  }
   return ListError(list.get(), "seek");
 }
 
@@ -926,5 +935,15 @@ absl::Status Consumer::Close(std::chrono::milliseconds timeout) {
 }
 
 const std::string& Consumer::group_id() const { return impl_->config.group_id; }
+
+rd_kafka_t* ConsumerInternals::GroupHandle(const Consumer& consumer) {
+  std::lock_guard lock(consumer.impl_->mu);
+  if (consumer.impl_->closed || consumer.impl_->assigned_manually) return nullptr;
+  return consumer.impl_->rk.get();
+}
+
+rd_kafka_t* internal::GroupHandleOf(const Consumer& consumer) {
+  return ConsumerInternals::GroupHandle(consumer);
+}
 
 }  // namespace messagecorps

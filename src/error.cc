@@ -17,14 +17,15 @@ namespace {
 constexpr absl::string_view kPayloadUrl = "type.messagecorps.dev/ErrorDetail";
 
 // Payload layout: int32 code (host byte order is fine: it never leaves the process), one byte of
-// flags, one byte of reason.
+// flags (retriable 1, fatal 2, abort_transaction 4), one byte of reason.
 constexpr size_t kDetailSize = 6;
 
 std::string EncodeDetail(const ErrorDetail& d) {
   std::string out(kDetailSize, '\0');
   std::int32_t code = d.kafka_code;
   std::memcpy(out.data(), &code, sizeof code);
-  out[4] = static_cast<char>((d.retriable ? 1 : 0) | (d.fatal ? 2 : 0));
+  out[4] =
+      static_cast<char>((d.retriable ? 1 : 0) | (d.fatal ? 2 : 0) | (d.abort_transaction ? 4 : 0));
   out[5] = static_cast<char>(d.reason);
   return out;
 }
@@ -224,6 +225,7 @@ std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
   d.kafka_code = code;
   d.retriable = (bytes[4] & 1) != 0;
   d.fatal = (bytes[4] & 2) != 0;
+  d.abort_transaction = (bytes[4] & 4) != 0;
   d.reason = static_cast<ErrorReason>(static_cast<uint8_t>(bytes[5]));
   return d;
 }
@@ -237,6 +239,11 @@ bool IsRetriable(const absl::Status& status) {
 bool IsFatal(const absl::Status& status) {
   auto d = GetErrorDetail(status);
   return d && d->fatal;
+}
+
+bool TransactionMustAbort(const absl::Status& status) {
+  auto d = GetErrorDetail(status);
+  return d && d->abort_transaction;
 }
 
 int KafkaErrorCode(const absl::Status& status) {

@@ -240,6 +240,8 @@ class Consumer {
   absl::Status Pause(const std::vector<TopicPartition>& partitions = {});
   absl::Status Resume(const std::vector<TopicPartition>& partitions = {});
   // Moves the next read position of an assigned partition.
+  // `timeout` 0: do not wait for the partition's fetcher (which waits for a partition leader that
+  // is down); the seek still takes effect before the partition's next record is returned.
   absl::Status Seek(const TopicPartition& position, std::chrono::milliseconds timeout);
 
   // Leaves the group (committing stored offsets in kAuto mode) and stops consuming. Always returns
