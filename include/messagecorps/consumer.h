@@ -94,7 +94,10 @@ constexpr int64_t OffsetFromEnd(int64_t n) { return -2000 - n; }
 enum class StartOffset { kLatest, kEarliest };
 enum class CommitMode { kAuto, kManual };
 
-struct ConsumerConfig : ClientConfig {
+// What a consumer does beyond the client configuration every client shares (ClientConfig): what
+// it reads, in which group, from where, how it commits and decodes. Separate from ConsumerConfig so
+// that a Router (router.h) takes one ClientConfig for all its clients plus these.
+struct ConsumerOptions {
   std::vector<std::string> topics;
   std::string group_id;                      // empty: $LOG_TAG_GROUP, else "NOTSET"
   StartOffset start = StartOffset::kLatest;  // where a group without committed offsets begins
@@ -119,6 +122,10 @@ struct ConsumerConfig : ClientConfig {
   // must have a partition here). Timestamps: OffsetsForTimes (offsets.h).
   std::vector<TopicPartition> assignment;
 };
+
+// Everything a Consumer is built from: the shared client configuration and the consumer's own
+// options. `ConsumerConfig{client, options}` joins the two.
+struct ConsumerConfig : ClientConfig, ConsumerOptions {};
 
 // The partition assignment strategy a Consumer uses unless ClientConfig::properties sets
 // "partition.assignment.strategy": "cooperative-sticky" (incremental rebalancing) with librdkafka

@@ -82,7 +82,11 @@ std::string_view HeaderModeName(HeaderMode mode);
 // Parses one of those names (case-insensitive); kInvalidArgument naming the value otherwise.
 absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name);
 
-struct ProducerConfig : ClientConfig {
+// What a producer does beyond the client configuration every client shares (ClientConfig): who
+// it says is sending, which headers it writes, how it reports and waits. Separate from
+// ProducerConfig so that a Router (router.h) takes one ClientConfig for all its clients plus
+// these.
+struct ProducerOptions {
   // Who is sending; default from the environment (LOG_TAG_SERVICE, ENVIRONMENT).
   std::optional<EnvelopeSettings> envelope;
   HeaderMode headers = HeaderMode::kStandard;
@@ -93,6 +97,10 @@ struct ProducerConfig : ClientConfig {
   // Bound on the flush done by the destructor.
   std::chrono::milliseconds close_timeout{10000};
 };
+
+// Everything a Producer is built from: the shared client configuration and the producer's own
+// options. `ProducerConfig{client, options}` joins the two.
+struct ProducerConfig : ClientConfig, ProducerOptions {};
 
 struct SendOptions {
   std::optional<std::string_view> key;  // none by default, like the original

@@ -82,10 +82,14 @@ absl::StatusOr<EnvelopeSettings> ServiceEnvelope(const std::string& service) {
   return settings;
 }
 
-void ApplyLiveConsumerDefaults(ConsumerConfig& config) {
-  config.properties.try_emplace("session.timeout.ms", "6000");
-  config.properties.try_emplace("heartbeat.interval.ms", "1000");
-  config.properties.try_emplace("fetch.wait.max.ms", "10");
+void ApplyLiveConsumerDefaults(std::map<std::string, std::string>& consumer_properties,
+                               const ClientConfig& client) {
+  const std::map<std::string, std::string> defaults = {{"session.timeout.ms", "6000"},
+                                                       {"heartbeat.interval.ms", "1000"},
+                                                       {"fetch.wait.max.ms", "10"}};
+  for (const auto& [key, value] : defaults) {
+    if (!client.properties.count(key)) consumer_properties.try_emplace(key, value);
+  }
 }
 
 }  // namespace messagecorps::services

@@ -1,6 +1,7 @@
 // Topic set-up and client defaults shared by the services.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,8 +38,9 @@ void EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topi
 absl::StatusOr<EnvelopeSettings> ServiceEnvelope(const std::string& service);
 
 // Consumer settings suited to live video (short session timeout so a stopped instance's
-// partitions move within ~6 s; short fetch waits for low latency). Applied before the user's
-// -X properties, which may override them.
-void ApplyLiveConsumerDefaults(ConsumerConfig& config);
+// partitions move within ~6 s; short fetch waits for low latency), into the consumer's
+// properties, except those the user set in `client` (-X), which win.
+void ApplyLiveConsumerDefaults(std::map<std::string, std::string>& consumer_properties,
+                               const ClientConfig& client);
 
 }  // namespace messagecorps::services

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     }
     cc.properties[p->first] = p->second;
   }
-  ms::ApplyLiveConsumerDefaults(cc);
+  ms::ApplyLiveConsumerDefaults(cc.properties, cc);
   ms::EnsureTopics(*resolved,
                    {ms::MakeTopicSpec(video_topic, 8), ms::MakeTopicSpec(predictions_topic, 8)},
                    logger);

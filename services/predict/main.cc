@@ -91,13 +91,11 @@ int main(int argc, char** argv) {
                           {.enabled = skip_to_latest, .max_frame_age_s = max_frame_age}, metrics);
 
   messagecorps::RouterConfig rc;
-  rc.consumer.brokers = *resolved;
-  rc.consumer.logger = logger;
+  rc.client.brokers = *resolved;
+  rc.client.logger = logger;
   rc.consumer.group_id = group;
   rc.consumer.start =
       earliest ? messagecorps::StartOffset::kEarliest : messagecorps::StartOffset::kLatest;
-  rc.producer.brokers = *resolved;
-  rc.producer.logger = logger;
   auto envelope = ms::ServiceEnvelope("predict");
   if (!envelope.ok()) {
     std::cerr << "mcorps-predict: " << envelope.status().message() << "\n";
@@ -110,13 +108,12 @@ int main(int argc, char** argv) {
       std::cerr << "mcorps-predict: " << p.status().message() << "\n";
       return 2;
     }
-    rc.consumer.properties[p->first] = p->second;
+    rc.client.properties[p->first] = p->second;
   }
-  ms::ApplyLiveConsumerDefaults(rc.consumer);
+  ms::ApplyLiveConsumerDefaults(rc.consumer_properties, rc.client);
   rc.skip_to_latest = skip_to_latest;
   rc.close_timeout = std::chrono::seconds(5);  // a stopping service never hangs on a dead broker
-  rc.metrics = metrics;
-  rc.logger = logger;
+  rc.client.metrics = metrics;
   ms::EnsureTopics(*resolved,
                    {ms::MakeTopicSpec(input, 8), ms::MakeTopicSpec(output, 8),
                     ms::MakeTopicSpec(input + ".DLQ", 1)},

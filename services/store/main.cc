@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
   }
   auto metrics = std::make_shared<messagecorps::Metrics>("store");
   messagecorps::RouterConfig rc;
-  rc.consumer.brokers = *resolved;
-  rc.consumer.logger = logger;
+  rc.client.brokers = *resolved;
+  rc.client.logger = logger;
   rc.consumer.group_id = group;
   rc.consumer.start =
       latest ? messagecorps::StartOffset::kLatest : messagecorps::StartOffset::kEarliest;
@@ -92,20 +92,17 @@ int main(int argc, char** argv) {
       std::cerr << "mcorps-store: " << p.status().message() << "\n";
       return 2;
     }
-    rc.consumer.properties[p->first] = p->second;
+    rc.client.properties[p->first] = p->second;
   }
-  ms::ApplyLiveConsumerDefaults(rc.consumer);
-  rc.producer.brokers = *resolved;
-  rc.producer.logger = logger;
+  ms::ApplyLiveConsumerDefaults(rc.consumer_properties, rc.client);
   auto envelope = ms::ServiceEnvelope("store");
   if (!envelope.ok()) {
     std::cerr << "mcorps-store: " << envelope.status().message() << "\n";
     return 2;
   }
   rc.producer.envelope = *envelope;
-  rc.metrics = metrics;
+  rc.client.metrics = metrics;
   rc.close_timeout = std::chrono::seconds(5);  // a stopping service never hangs on a dead broker
-  rc.logger = logger;
   ms::EnsureTopics(*resolved,
                    {ms::MakeTopicSpec(video_topic, 8), ms::MakeTopicSpec(predictions_topic, 8),
                     ms::MakeTopicSpec(video_topic + ".DLQ", 1),
