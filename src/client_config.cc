@@ -53,6 +53,13 @@ absl::StatusOr<std::string> ResolveBrokers(const ClientConfig& config) {
   return ResolveBrokers(config.brokers);
 }
 
+static std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
 bool IsSecretProperty(std::string_view key) {
   std::string k(key);
   for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

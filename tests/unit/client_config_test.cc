@@ -7,7 +7,6 @@
 #include "messagecorps/client_config.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -23,7 +22,6 @@
 
 namespace messagecorps {
 namespace {
-
 
 using Properties = std::map<std::string, std::string>;
 
@@ -72,8 +70,6 @@ class ClientConfigFiles : public ::testing::Test {
   ScopedEnv no_env_file_{kClientConfigEnvironmentVariable, nullptr};
   ScopedEnv no_env_brokers_{kBrokersEnvironmentVariable, nullptr};
 };
-
-
 
 TEST(ClientConfigSecrets, NamedAndPatternKeysAreSecret) {
   for (const char* key :
@@ -253,7 +249,6 @@ TEST_F(ClientConfigFiles, ClientsTakeTheirBrokersFromTheProperties) {
   EXPECT_TRUE(Producer::Create(producer_config).ok());
   EXPECT_EQ(ResolveBrokers(ClientConfig{}).status().code(), absl::StatusCode::kInvalidArgument);
 }
-
 
 }  // namespace
 }  // namespace messagecorps
