@@ -13,8 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/topics.h"
 #include "messagecorps/embedded_broker.h"
-#include "messagecorps/program/options.h"
-#include "messagecorps/program/stop.h"
+#include "messagecorps/program/program.h"
 
 namespace ms = messagecorps::services;
 namespace mp = messagecorps::program;

@@ -89,7 +89,7 @@ void FramePublisher::OnDelivery(const DeliveryReport& r) {
 }
 
 absl::Status FramePublisher::SendOne(Producer& producer, const Topic<protobuf::data::Image>& topic,
-                                     const protobuf::data::Image& image, int64_t frame) {
+                                     protobuf::data::Image& image, int64_t frame) {
   absl::Status s;
   if (sent_.load() == 0) {
     auto report = producer.SendSync(topic, image, {}, std::chrono::seconds(30));

@@ -76,7 +76,7 @@ class FramePublisher {
  private:
   void OnDelivery(const DeliveryReport& report);
   absl::Status SendOne(Producer& producer, const Topic<protobuf::data::Image>& topic,
-                       const protobuf::data::Image& image, int64_t frame);
+                       protobuf::data::Image& image, int64_t frame);
 
   CaptureOptions options_;
   CapturePlan plan_;

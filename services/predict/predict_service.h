@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "messagecorps/admin.h"
 #include "messagecorps/router.h"
 #include "predict/detectors/detector.h"
 #include "predict/predictor.h"

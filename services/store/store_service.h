@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "messagecorps/admin.h"
 #include "messagecorps/router.h"
 #include "store/recorder.h"
 #include "store/store.h"
