@@ -28,16 +28,21 @@ set_tests_properties(store_postgres_test PROPERTIES LABELS unit TIMEOUT 180)
 set(svc_bins MCORPS_CAPTURE_BIN="$<TARGET_FILE:mcorps-capture>"
              MCORPS_PREDICT_BIN="$<TARGET_FILE:mcorps-predict>"
              MCORPS_STORE_BIN="$<TARGET_FILE:mcorps-store>"
+             MCORPS_DISPLAY_BIN="$<TARGET_FILE:mcorps-display>"
              MCORPS_TEST_DATA_DIR="${svc_tests}/data/services")
 mcorps_add_test(services_pipeline_test LABEL integration TIMEOUT 900
                 SOURCES ${svc_tests}/integration/services_pipeline_test.cc
                 LIBS SQLite::SQLite3 mcorps_service_common)
 mcorps_add_test(services_bad_input_test LABEL integration TIMEOUT 300
                 SOURCES ${svc_tests}/integration/services_bad_input_test.cc LIBS mcorps_opencv)
-foreach(t services_pipeline_test services_bad_input_test)
+# SIGINT and SIGTERM to each service mid-stream: exit 0 within its bound, nothing acknowledged but
+# unwritten (messagecorps/program/stop.h).
+mcorps_add_test(services_stop_test LABEL integration TIMEOUT 600
+                SOURCES ${svc_tests}/integration/services_stop_test.cc LIBS SQLite::SQLite3)
+foreach(t services_pipeline_test services_bad_input_test services_stop_test)
   target_compile_definitions(${t} PRIVATE ${svc_bins})
   set_property(TEST ${t} APPEND PROPERTY FIXTURES_REQUIRED models)
-  add_dependencies(${t} mcorps-capture mcorps-predict mcorps-store)
+  add_dependencies(${t} mcorps-capture mcorps-predict mcorps-store mcorps-display)
 endforeach()
 
 # Label `e2e`: the whole system on the embedded broker (mcorps-broker), no Apache Kafka (which is
@@ -65,3 +70,7 @@ add_test(NAME demo_smoke
                  --unset=MESSAGECORPS_BROKERS
                  ${PROJECT_SOURCE_DIR}/scripts/demo --no-build --frames 30 --port 0)
 set_tests_properties(demo_smoke PROPERTIES LABELS e2e TIMEOUT 300 FIXTURES_REQUIRED models)
+
+# The services' named parts and the shared program parts they are built from, in memory.
+mcorps_add_test(service_parts_test LABEL unit SOURCES ${svc_tests}/unit/service_parts_test.cc
+                LIBS mcorps_capture_lib mcorps_predict_lib mcorps_display_lib mcorps_store_lib)

@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Create(ClientConfig co
   }
   (void)conf->release();
   impl->rk.reset(rk);
+  impl->name = rd_kafka_name(rk);
   return std::unique_ptr<AdminClient>(new AdminClient(std::move(impl)));
 }
 

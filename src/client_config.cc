@@ -19,18 +19,37 @@
 
 namespace messagecorps {
 
+namespace {
+
+constexpr const char* kBootstrapServers = "bootstrap.servers";
+constexpr const char* kBrokerListAlias = "metadata.broker.list";
+
+const std::string* BrokerProperty(const std::map<std::string, std::string>& properties) {
+  for (const char* key : {kBootstrapServers, kBrokerListAlias}) {
+    auto it = properties.find(key);
+    if (it != properties.end() && !it->second.empty()) return &it->second;
+  }
+  return nullptr;
+}
+
+absl::Status NoBrokers() {
+  return absl::InvalidArgumentError(
+      "no Kafka brokers configured: give --brokers (mcorps: -b), bootstrap.servers in a "
+      "properties file (-F, $MESSAGECORPS_CLIENT_CONFIG) or -X, or set $MESSAGECORPS_BROKERS");
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> ResolveBrokers(const std::string& configured) {
   if (!configured.empty()) return configured;
-  if (const char* env = std::getenv("MESSAGECORPS_BROKERS"); env && *env) return std::string(env);
-  return absl::InvalidArgumentError(
-      "no Kafka brokers configured: set ClientConfig::brokers (CLI: -b) or MESSAGECORPS_BROKERS");
+  if (const char* env = std::getenv(kBrokersEnvironmentVariable); env && *env) {
+    return std::string(env);
+  }
+  return NoBrokers();
 }
 
 absl::StatusOr<std::string> ResolveBrokers(const ClientConfig& config) {
-  for (const char* key : {"bootstrap.servers", "metadata.broker.list"}) {
-    auto it = config.properties.find(key);
-    if (it != config.properties.end() && !it->second.empty()) return it->second;
-  }
+  if (const std::string* listed = BrokerProperty(config.properties)) return *listed;
   return ResolveBrokers(config.brokers);
 }
 
@@ -130,6 +149,53 @@ absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std:
                      ErrorReason::kInvalidConfig);
   }
   return ParsePropertiesText(text, path);
+}
+
+absl::StatusOr<ClientConfig> LoadClientConfig(const ClientConfigSources& sources) {
+  ClientConfig config;
+  // Lowest precedence first; each layer overwrites the keys it sets. metadata.broker.list is an
+  // alias of bootstrap.servers: one key, so a higher layer's alias overrides a lower layer's
+  // bootstrap.servers.
+  auto set = [&config](const std::string& key, const std::string& value) {
+    config.properties[key == kBrokerListAlias ? std::string(kBootstrapServers) : key] = value;
+  };
+  auto apply = [&set](const std::map<std::string, std::string>& layer) {
+    for (const auto& [key, value] : layer) set(key, value);
+  };
+  if (sources.use_environment) {
+    if (const char* path = std::getenv(kClientConfigEnvironmentVariable); path && *path) {
+      auto file = ReadPropertiesFile(path);
+      if (!file.ok()) {
+        return WithContext(file.status(),
+                           absl::StrCat(kClientConfigEnvironmentVariable, "=", path));
+      }
+      apply(*file);
+    }
+  }
+  for (const std::string& path : sources.property_files) {
+    auto file = ReadPropertiesFile(path);
+    if (!file.ok()) return file.status();
+    apply(*file);
+  }
+  for (const std::string& property : sources.properties) {
+    auto kv = ParseProperty(property);
+    if (!kv.ok()) return WithContext(kv.status(), "-X");
+    set(kv->first, kv->second);
+  }
+  // One place for the broker list: `brokers`.
+  if (!sources.brokers.empty()) {
+    config.brokers = sources.brokers;
+  } else if (const std::string* listed = BrokerProperty(config.properties)) {
+    config.brokers = *listed;
+  } else if (const char* env = std::getenv(kBrokersEnvironmentVariable);
+             sources.use_environment && env && *env) {
+    config.brokers = env;
+  } else {
+    return NoBrokers();
+  }
+  config.properties.erase(kBootstrapServers);
+  config.properties.erase(kBrokerListAlias);
+  return config;
 }
 
 namespace internal {
@@ -401,6 +467,10 @@ int StatsCallback(rd_kafka_t*, char* json, size_t len, void* opaque) {
 }
 
 }  // namespace
+
+ClientCore::~ClientCore() {
+  if (metrics && !name.empty()) metrics->ForgetClient(name);
+}
 
 void InitCore(ClientCore& core, const ClientConfig& config, std::string kind) {
   core.logger = config.logger ? config.logger : spdlog::default_logger();

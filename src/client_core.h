@@ -25,11 +25,14 @@ class logger;
 namespace messagecorps::internal {
 
 struct ClientCore {
-  virtual ~ClientCore() = default;
+  // Drops this client's gauges from `metrics` (the derived client has destroyed its handle by then,
+  // so no statistics callback can bring them back).
+  virtual ~ClientCore();
 
   std::shared_ptr<spdlog::logger> logger;
   std::shared_ptr<Metrics> metrics;
   std::string client_kind;  // "producer" / "consumer", for log lines
+  std::string name;         // rd_kafka_name(): the key of this client's gauges in `metrics`
 
   // The first fatal error reported by librdkafka (the client is unusable after it).
   std::atomic<bool> has_fatal{false};

@@ -214,6 +214,15 @@ absl::Status MakeError(absl::StatusCode code, std::string_view message, ErrorRea
   return MakeError(code, message, ErrorDetail{0, retriable, false, reason});
 }
 
+absl::Status WithContext(const absl::Status& status, std::string_view context) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), absl::StrCat(absl::string_view(context.data(), context.size()),
+                                               ": ", status.message()));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
   auto payload = status.GetPayload(kPayloadUrl);
   if (!payload.has_value()) return std::nullopt;

@@ -226,9 +226,9 @@ absl::Status Metrics::UpdateFromRdKafkaStats(std::string_view stats_json) {
       return absl::InvalidArgumentError("librdkafka statistics: not a JSON object");
     }
     ClientGauges client = ParseClient(stats);
+    std::string key = client.name.empty() ? client.type : client.name;
     std::lock_guard lock(gauges_mutex_);
-    std::string type = client.type;
-    clients_.insert_or_assign(std::move(type), std::move(client));
+    clients_.insert_or_assign(std::move(key), std::move(client));
     return absl::OkStatus();
   } catch (const std::exception& e) {
     // Runs on librdkafka's thread: nothing may escape.
@@ -257,8 +257,13 @@ MetricsSnapshot Metrics::Snapshot() const {
   }
   s.handler_seconds_sum = handler_seconds_sum_.load(std::memory_order_relaxed);
   std::lock_guard lock(gauges_mutex_);
-  for (const auto& [type, client] : clients_) s.clients.push_back(client);
+  for (const auto& [name, client] : clients_) s.clients.push_back(client);
   return s;
+}
+
+void Metrics::ForgetClient(std::string_view name) {
+  std::lock_guard lock(gauges_mutex_);
+  if (auto it = clients_.find(name); it != clients_.end()) clients_.erase(it);
 }
 
 std::string Metrics::RenderPrometheus(std::string_view prefix) const {
@@ -308,15 +313,16 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   };
   for (const ClientFamily& family : kClientFamilies) {
     w.Family(family.name, family.type, family.help);
-    for (const auto& [type, client] : clients_) {
-      w.Sample(family.name, {{"client", type}}, fmt::format("{}", client.*family.field));
+    for (const auto& [name, client] : clients_) {
+      w.Sample(family.name, {{"client", client.type}, {"client_id", name}},
+               fmt::format("{}", client.*family.field));
     }
   }
 
   bool any_lag = false;
   bool any_partition = false;
   bool any_broker = false;
-  for (const auto& [type, client] : clients_) {
+  for (const auto& [name, client] : clients_) {
     any_partition = any_partition || !client.partitions.empty();
     any_broker = any_broker || !client.brokers.empty();
     for (const auto& p : client.partitions) any_lag = any_lag || p.consumer_lag >= 0;
@@ -324,11 +330,14 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   if (any_lag) {
     w.Family("rdkafka_consumer_lag_messages", "gauge",
              "Messages between the partition's high watermark and the consumer's position.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& p : client.partitions) {
         if (p.consumer_lag < 0) continue;  // unknown yet: no sample rather than a false -1
         w.Sample("rdkafka_consumer_lag_messages",
-                 {{"client", type}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}},
+                 {{"client", client.type},
+                  {"client_id", name},
+                  {"topic", p.topic},
+                  {"partition", std::to_string(p.partition)}},
                  fmt::format("{}", p.consumer_lag));
       }
     }
@@ -336,10 +345,13 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   if (any_partition) {
     w.Family("rdkafka_fetch_queue_messages", "gauge",
              "Messages pre-fetched by librdkafka, waiting to be polled.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& p : client.partitions) {
         w.Sample("rdkafka_fetch_queue_messages",
-                 {{"client", type}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}},
+                 {{"client", client.type},
+                  {"client_id", name},
+                  {"topic", p.topic},
+                  {"partition", std::to_string(p.partition)}},
                  fmt::format("{}", p.fetchq_cnt));
       }
     }
@@ -347,16 +359,18 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   if (any_broker) {
     w.Family("rdkafka_broker_rtt_avg_seconds", "gauge",
              "Average broker round-trip time over librdkafka's last window, in seconds.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& b : client.brokers) {
-        w.Sample("rdkafka_broker_rtt_avg_seconds", {{"client", type}, {"broker", b.name}},
+        w.Sample("rdkafka_broker_rtt_avg_seconds",
+                 {{"client", client.type}, {"client_id", name}, {"broker", b.name}},
                  FormatValue(b.rtt_avg_seconds));
       }
     }
     w.Family("rdkafka_broker_up", "gauge", "1 when librdkafka's connection to the broker is UP.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& b : client.brokers) {
-        w.Sample("rdkafka_broker_up", {{"client", type}, {"broker", b.name}},
+        w.Sample("rdkafka_broker_up",
+                 {{"client", client.type}, {"client_id", name}, {"broker", b.name}},
                  b.state == "UP" ? "1" : "0");
       }
     }

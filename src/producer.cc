@@ -194,8 +194,9 @@ struct Producer::Impl : internal::ClientCore {
           lock, outstanding.load(std::memory_order_relaxed) > 0 ? kIdlePoll : kIdlePoll * 10);
       if (stopping) break;
       int64_t idle_ns = NowNanos() - last_poll_ns.load(std::memory_order_relaxed);
-      if (outstanding.load(std::memory_order_relaxed) > 0 &&
-          idle_ns > std::chrono::nanoseconds(kIdlePoll).count()) {
+      // Also with nothing outstanding: an idle producer still has statistics and errors to
+      // report (its callbacks run only when it is polled).
+      if (idle_ns > std::chrono::nanoseconds(kIdlePoll).count()) {
         lock.unlock();
         Poll(0);
         lock.lock();
@@ -355,6 +356,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
   }
   (void)conf->release();  // rd_kafka_new took it
   impl->rk.reset(rk);
+  impl->name = rd_kafka_name(rk);
   impl->config = std::move(config);
   impl->last_poll_ns = NowNanos();
   Impl* raw = impl.get();

@@ -81,6 +81,10 @@ absl::Status MakeError(absl::StatusCode code, std::string_view message, ErrorRea
 absl::Status KafkaError(int kafka_code, std::string_view context, bool retriable = false,
                         bool fatal = false);
 
+// `status` with "<context>: " before its message, keeping its code and every payload (the reason,
+// the librdkafka code, the flags). OK stays OK.
+absl::Status WithContext(const absl::Status& status, std::string_view context);
+
 // The payload of `status`, or nullopt when it carries none (e.g. OK, or a plain absl status).
 std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status);
 

@@ -105,7 +105,11 @@ std::string_view HeaderModeName(HeaderMode mode);
 // Parses one of those names (case-insensitive); kInvalidArgument naming the value otherwise.
 absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name);
 
-struct ProducerConfig : ClientConfig {
+// What a producer does beyond the client configuration every client shares (ClientConfig): who
+// it says is sending, which headers it writes, how it reports and waits. Separate from
+// ProducerConfig so that a Router (router.h) takes one ClientConfig for all its clients plus
+// these.
+struct ProducerOptions {
   // Who is sending; default from the environment (LOG_TAG_SERVICE, ENVIRONMENT).
   std::optional<EnvelopeSettings> envelope;
   HeaderMode headers = HeaderMode::kStandard;
@@ -121,6 +125,10 @@ struct ProducerConfig : ClientConfig {
   // at once, instead of read_committed consumers waiting transaction.timeout.ms (60 s) for it.
   std::string transactional_id;
 };
+
+// Everything a Producer is built from: the shared client configuration and the producer's own
+// options. `ProducerConfig{client, options}` joins the two.
+struct ProducerConfig : ClientConfig, ProducerOptions {};
 
 struct SendOptions {
   std::optional<std::string_view> key;  // none by default, like the original

@@ -55,8 +55,9 @@ class ServiceProcess {
     Reap();
     return pid_ > 0 && !exited_;
   }
-  void Terminate() {
-    if (pid_ > 0 && !exited_) kill(pid_, SIGTERM);
+  void Terminate() { Signal(SIGTERM); }
+  void Signal(int sig) {
+    if (pid_ > 0 && !exited_) kill(pid_, sig);
   }
   // True when the process exited within `timeout`.
   bool Wait(std::chrono::milliseconds timeout) {
