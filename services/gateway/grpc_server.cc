@@ -1,0 +1,786 @@
+// The gRPC front end. All generated gRPC/protobuf code of the gateway is compiled in this one
+// translation unit (and gateway.pb.cc / gateway.grpc.pb.cc), to keep build time down.
+#include "gateway/grpc_server.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/record_envelope.h"
+#include "messagecorps/error.h"
+#include "messagecorps/gateway/v1/gateway.grpc.pb.h"
+#include "messagecorps/payload.h"
+#include "messagecorps/string_view.h"
+
+namespace messagecorps::gateway {
+namespace {
+
+namespace pb = google::protobuf;
+namespace v1 = messagecorps::gateway::v1;
+
+constexpr char kServiceName[] = "messagecorps.gateway.v1.Gateway";
+constexpr size_t kMaxResponseBytes = 1u << 20;
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), ToString(s.message()));
+}
+
+std::string_view Metadata(const grpc::CallbackServerContext* ctx, std::string_view key) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find(grpc::string_ref(key.data(), key.size()));
+  if (it == md.end()) return {};
+  return {it->second.data(), it->second.size()};
+}
+
+void AddErrorMetadata(grpc::CallbackServerContext* ctx, const absl::Status& s) {
+  const std::string path = FieldPathOf(s);
+  if (!path.empty()) ctx->AddTrailingMetadata("mcorps-field", path);
+}
+
+v1::Encoding ToProto(Encoding e) {
+  switch (e) {
+    case Encoding::kSeed:
+      return v1::ENCODING_SEED;
+    case Encoding::kRaw:
+      return v1::ENCODING_RAW;
+    case Encoding::kConfluent:
+      return v1::ENCODING_CONFLUENT;
+  }
+  return v1::ENCODING_UNSPECIFIED;
+}
+
+std::optional<Encoding> FromProto(v1::Encoding e) {
+  switch (e) {
+    case v1::ENCODING_SEED:
+      return Encoding::kSeed;
+    case v1::ENCODING_RAW:
+      return Encoding::kRaw;
+    case v1::ENCODING_CONFLUENT:
+      return Encoding::kConfluent;
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::Status InvalidField(std::string_view field, std::string_view problem) {
+  return WithFieldPath(
+      absl::InvalidArgumentError(absl::StrCat(AsAbsl(field), ": ", AsAbsl(problem))), field);
+}
+
+// The request as a PublishInput (views into `req`, valid while it is).
+absl::Status ToInput(const v1::PublishRequest& req, std::string_view metadata_traceparent,
+                     PublishInput* in) {
+  if (req.topic().empty()) return InvalidField("topic", "missing");
+  in->topic = req.topic();
+  switch (req.payload_case()) {
+    case v1::PublishRequest::kMessage:
+      in->form = PublishInput::Form::kAny;
+      in->type_url = req.message().type_url();
+      in->data = req.message().value();
+      break;
+    case v1::PublishRequest::kEncoded:
+      in->form = PublishInput::Form::kEncoded;
+      in->data = req.encoded().value();
+      if (req.encoded().encoding() != v1::ENCODING_UNSPECIFIED &&
+          !FromProto(req.encoded().encoding())) {
+        return InvalidField("encoded.encoding", "unknown encoding");
+      }
+      in->encoding = FromProto(req.encoded().encoding());
+      break;
+    case v1::PublishRequest::kJson:
+      in->form = PublishInput::Form::kJson;
+      in->data = req.json();
+      break;
+    case v1::PublishRequest::PAYLOAD_NOT_SET:
+      return InvalidField("payload", "none of message, encoded, json is set");
+  }
+  if (req.has_key()) in->key = req.key();
+  in->partition = req.has_partition() ? req.partition() : -1;
+  for (const auto& [name, value] : req.headers()) in->headers.emplace_back(name, value);
+  in->traceparent = req.traceparent().empty() ? metadata_traceparent : req.traceparent();
+  return absl::OkStatus();
+}
+
+void FillResponse(const PublishResult& r, uint64_t correlation_id, v1::PublishResponse* out) {
+  out->set_topic(r.topic);
+  out->set_partition(r.partition);
+  out->set_offset(r.offset);
+  out->set_uuid(r.uuid);
+  out->set_trace_id(r.trace_id);
+  out->set_span_id(r.span_id);
+  out->set_correlation_id(correlation_id);
+  out->set_duplicate(r.duplicate);
+}
+
+void FillError(const absl::Status& s, uint64_t correlation_id, v1::PublishResponse* out) {
+  out->set_correlation_id(correlation_id);
+  out->set_code(static_cast<int32_t>(s.code()));
+  out->set_error(ToString(s.message()));
+  out->set_field(FieldPathOf(s));
+}
+
+void FillRecord(const Delivery& d, v1::PayloadFormat format, const TopicBinding& binding,
+                v1::Record* out) {
+  const ReceivedMessage& m = d.record;
+  out->set_topic(std::string(m.topic()));
+  out->set_partition(m.partition());
+  out->set_offset(m.offset());
+  out->set_timestamp_ms(m.timestamp_ms());
+  if (auto key = m.key()) out->set_key(std::string(*key));
+  for (auto& [name, value] : m.headers()) {
+    v1::Header* h = out->add_headers();
+    h->set_key(name);
+    h->set_value(value);
+  }
+  out->set_encoding(ToProto(m.encoding()));
+  out->set_resume_token(d.resume_token);
+  out->set_trace_id(std::string(m.trace().trace_id()));
+  out->set_delivery_count(1);
+  absl::Status problem = m.decode_status();
+  if (problem.ok() && m.message() != nullptr) {
+    const std::string& type = m.message()->GetDescriptor()->full_name();
+    out->set_type(type);
+    if (format == v1::PAYLOAD_FORMAT_JSON) {
+      pb::util::JsonPrintOptions print;
+      print.preserve_proto_field_names = true;
+      std::string json;
+      auto s = pb::util::MessageToJsonString(*m.message(), &json, print);
+      if (s.ok()) {
+        out->set_json(std::move(json));
+      } else {
+        problem = absl::InvalidArgumentError(
+            absl::StrCat("cannot print as JSON: ", ToString(s.message())));
+      }
+    } else {
+      pb::Any* any = out->mutable_message();
+      any->set_type_url(absl::StrCat("type.googleapis.com/", type));
+      m.message()->SerializeToString(any->mutable_value());
+    }
+  } else if (problem.ok()) {
+    problem = absl::InternalError("record was not decoded");
+  }
+  if (!problem.ok()) {
+    out->set_type(binding.type->full_name());
+    out->set_error(ToString(problem.message()));
+    out->set_value(std::string(m.value()));
+  }
+  *out->mutable_envelope() = RecordEnvelope(m);
+}
+
+absl::StatusOr<SubscribeSpec> ToSpec(const v1::SubscribeRequest& req) {
+  SubscribeSpec spec;
+  if (req.topic().empty()) return InvalidField("topic", "missing");
+  spec.topic = req.topic();
+  spec.group = req.group();
+  switch (req.start_case()) {
+    case v1::SubscribeRequest::kPosition:
+      spec.start = req.position() == v1::START_POSITION_EARLIEST ? SubscribeSpec::Start::kEarliest
+                                                                 : SubscribeSpec::Start::kLatest;
+      break;
+    case v1::SubscribeRequest::kTimestampMs:
+      spec.start = SubscribeSpec::Start::kTimestamp;
+      spec.timestamp_ms = req.timestamp_ms();
+      break;
+    case v1::SubscribeRequest::kOffsets:
+      spec.start = SubscribeSpec::Start::kOffsets;
+      for (const auto& [p, o] : req.offsets().offsets()) spec.offsets[p] = o;
+      break;
+    case v1::SubscribeRequest::kResumeToken:
+      spec.start = SubscribeSpec::Start::kToken;
+      spec.resume_token = req.resume_token();
+      break;
+    case v1::SubscribeRequest::START_NOT_SET:
+      spec.start = SubscribeSpec::Start::kLatest;
+      break;
+  }
+  return spec;
+}
+
+// The bound type's file and its imports, dependencies first.
+void AddFiles(const pb::FileDescriptor* file, std::set<std::string>& seen,
+              pb::FileDescriptorSet* set) {
+  if (!seen.insert(file->name()).second) return;
+  for (int i = 0; i < file->dependency_count(); ++i) AddFiles(file->dependency(i), seen, set);
+  file->CopyTo(set->add_file());
+}
+
+void FillSummary(const TopicEntry& e, v1::TopicSummary* out) {
+  out->set_name(e.name);
+  if (e.binding != nullptr) {
+    out->set_type(e.binding->type->full_name());
+    out->set_encoding(ToProto(e.binding->options.encoding));
+  }
+  out->set_partitions(e.partitions);
+  out->set_exists(e.exists);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publish: finishes from the delivery report, or at once when the call is cancelled (client gone,
+// deadline, server shutdown), so that no call waits on Kafka past its cancellation.
+
+class PublishReactor final : public grpc::ServerUnaryReactor {
+ public:
+  PublishReactor(GatewayContext& gw, grpc::CallbackServerContext* ctx,
+                 const v1::PublishRequest& req, v1::PublishResponse* resp)
+      : state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    state_->ctx = ctx;
+    state_->resp = resp;
+    state_->metrics = gw.metrics;
+    state_->correlation_id = req.correlation_id();
+    PublishInput input;
+    absl::Status s = ToInput(req, Metadata(ctx, "traceparent"), &input);
+    if (s.ok()) {
+      s = gw.publisher->Publish(
+          input, [state = state_](absl::StatusOr<PublishResult> r) { state->Done(std::move(r)); });
+    }
+    if (!s.ok()) state_->Done(s);
+  }
+
+  void OnCancel() override { state_->Done(absl::CancelledError("publish cancelled")); }
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  // Shared with the delivery callback, which may come after OnDone.
+  struct State {
+    std::mutex mu;
+    PublishReactor* reactor = nullptr;
+    grpc::CallbackServerContext* ctx = nullptr;
+    v1::PublishResponse* resp = nullptr;
+    GatewayMetrics* metrics = nullptr;
+    uint64_t correlation_id = 0;
+    bool finished = false;
+
+    void Done(absl::StatusOr<PublishResult> r) {
+      PublishReactor* finishing = nullptr;
+      {
+        std::lock_guard lock(mu);
+        if (finished || reactor == nullptr) return;
+        finished = true;
+        metrics->CountRequest(Api::kGrpc, "Publish", r.status().code());
+        if (r.ok()) {
+          FillResponse(*r, correlation_id, resp);
+          if (!r->span_id.empty()) {
+            ctx->AddInitialMetadata("traceparent",
+                                    absl::StrCat("00-", r->trace_id, "-", r->span_id, "-01"));
+          }
+        } else {
+          AddErrorMetadata(ctx, r.status());
+        }
+        finishing = reactor;
+      }
+      // Finish may run OnDone inline: not under the lock.
+      finishing->Finish(ToGrpc(r.status()));
+    }
+  };
+  std::shared_ptr<State> state_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// PublishStream: one result per request, in order, at most `publish_window` in flight.
+
+class PublishStreamReactor final
+    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+ public:
+  PublishStreamReactor(GatewayContext& gw, grpc::CallbackServerContext* ctx)
+      : gw_(gw), state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    state_->window = std::max<size_t>(gw.limits.publish_window, 1);
+    traceparent_ = std::string(Metadata(ctx, "traceparent"));
+    gw_.metrics->StreamOpened(StreamKind::kPublish);
+    registration_ = gw_.streams->Register([state = state_] { state->Drain(); });
+    if (registration_ == 0) state_->draining = true;
+    state_->Step();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        std::lock_guard lock(state_->mu);
+        state_->read_in_flight = false;
+        state_->read_closed = true;
+      }
+      state_->Step();
+      return;
+    }
+    uint64_t seq;
+    {
+      std::lock_guard lock(state_->mu);
+      seq = state_->next_seq++;
+    }
+    const v1::PublishRequest& req = state_->request;
+    const uint64_t correlation_id = req.correlation_id();
+    PublishInput input;
+    absl::Status s = ToInput(req, traceparent_, &input);
+    if (s.ok()) {
+      std::shared_ptr<State> state = state_;
+      GatewayMetrics* metrics = gw_.metrics;
+      s = gw_.publisher->Publish(
+          input, [state, seq, correlation_id, metrics](absl::StatusOr<PublishResult> r) {
+            v1::PublishResponse response;
+            if (r.ok()) {
+              FillResponse(*r, correlation_id, &response);
+            } else {
+              FillError(r.status(), correlation_id, &response);
+            }
+            metrics->CountRequest(Api::kGrpc, "PublishStream.message", r.status().code());
+            state->Complete(seq, std::move(response));
+          });
+    }
+    if (!s.ok()) {
+      gw_.metrics->CountRequest(Api::kGrpc, "PublishStream.message", s.code());
+      v1::PublishResponse response;
+      FillError(s, correlation_id, &response);
+      state_->Complete(seq, std::move(response));
+    }
+    {
+      std::lock_guard lock(state_->mu);
+      state_->read_in_flight = false;
+    }
+    state_->Step();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->write_in_flight = false;
+      ++state_->write_seq;
+      if (!ok) state_->cancelled = true;  // the client is gone
+    }
+    state_->Step();
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->cancelled = true;
+    }
+    state_->Step();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    if (registration_ != 0) gw_.streams->Unregister(registration_);
+    gw_.metrics->StreamClosed(StreamKind::kPublish);
+    gw_.metrics->CountRequest(Api::kGrpc, "PublishStream", state_->final_code);
+    delete this;
+  }
+
+ private:
+  // Shared with the delivery callbacks, which may outlive the reactor.
+  struct State {
+    std::mutex mu;
+    PublishStreamReactor* reactor = nullptr;  // null after OnDone
+    v1::PublishRequest request;               // read buffer
+    v1::PublishResponse writing;              // write buffer
+    std::map<uint64_t, v1::PublishResponse> ready;
+    uint64_t next_seq = 0;   // sequence of the next request read
+    uint64_t write_seq = 0;  // sequence of the next response to write
+    size_t window = 1;
+    bool read_in_flight = false, write_in_flight = false;
+    bool read_closed = false, draining = false, cancelled = false, finished = false;
+    absl::StatusCode final_code = absl::StatusCode::kOk;
+
+    void Complete(uint64_t seq, v1::PublishResponse response) {
+      {
+        std::lock_guard lock(mu);
+        ready.emplace(seq, std::move(response));
+      }
+      Step();
+    }
+
+    void Drain() {
+      {
+        std::lock_guard lock(mu);
+        draining = true;
+      }
+      Step();
+    }
+
+    // Starts what can start. Reads and writes start under the lock (their reactions never run
+    // inline); Finish runs after it (OnDone may run inline and take the lock).
+    void Step() {
+      grpc::Status finish;
+      PublishStreamReactor* finishing = nullptr;
+      {
+        std::lock_guard lock(mu);
+        if (finished || reactor == nullptr) return;
+        if (!write_in_flight && !cancelled) {
+          auto it = ready.find(write_seq);
+          if (it != ready.end()) {
+            writing = std::move(it->second);
+            ready.erase(it);
+            write_in_flight = true;
+            reactor->StartWrite(&writing);
+          }
+        }
+        if (!read_in_flight && !read_closed && !draining && !cancelled &&
+            next_seq - write_seq < window) {
+          read_in_flight = true;
+          reactor->StartRead(&request);
+        }
+        const bool all_written = write_seq == next_seq && !write_in_flight;
+        if (cancelled) {
+          finish = grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled");
+        } else if (all_written && read_closed && !read_in_flight) {
+          finish = grpc::Status::OK;
+        } else if (all_written && draining) {
+          finish = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the gateway is shutting down: every result was sent; publish "
+                                "the rest on another connection");
+        } else {
+          return;
+        }
+        finished = true;
+        final_code = static_cast<absl::StatusCode>(finish.error_code());
+        finishing = reactor;
+      }
+      finishing->Finish(finish);
+    }
+  };
+
+  GatewayContext& gw_;
+  std::shared_ptr<State> state_;
+  std::string traceparent_;
+  uint64_t registration_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Subscribe: a pump thread polls the subscription into a bounded queue; the reactor writes it.
+
+class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResponse> {
+ public:
+  SubscribeReactor(GatewayContext& gw, grpc::CallbackServerContext* ctx,
+                   const v1::SubscribeRequest& request)
+      : gw_(gw), state_(std::make_shared<State>(gw, ctx)) {
+    state_->reactor = this;
+    state_->format = request.format();
+    gw_.metrics->StreamOpened(StreamKind::kSubscribe);
+    absl::StatusOr<SubscribeSpec> spec = ToSpec(request);
+    if (!spec.ok()) {
+      state_->FinishWith(spec.status());
+      return;
+    }
+    registration_ = gw_.streams->Register([state = state_] {
+      state->FinishWith(absl::UnavailableError(
+          "the gateway is shutting down; resume on another with the resume token"));
+    });
+    if (registration_ == 0 ||
+        !gw_.streams->Spawn([state = state_, spec = *std::move(spec)] { state->Run(spec); })) {
+      state_->FinishWith(absl::UnavailableError("the gateway is shutting down"));
+    }
+  }
+
+  void OnWriteDone(bool ok) override { state_->WriteDone(ok); }
+  void OnCancel() override { state_->FinishWith(absl::CancelledError("stream cancelled")); }
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+      state_->stop = true;
+    }
+    state_->room.notify_all();
+    if (registration_ != 0) gw_.streams->Unregister(registration_);
+    gw_.metrics->StreamClosed(StreamKind::kSubscribe);
+    gw_.metrics->CountRequest(Api::kGrpc, "Subscribe", state_->final_code);
+    delete this;
+  }
+
+ private:
+  struct State {
+    State(GatewayContext& g, grpc::CallbackServerContext* c) : gw(g), ctx(c) {}
+    GatewayContext& gw;
+    grpc::CallbackServerContext* ctx;  // valid while reactor != null
+
+    std::mutex mu;
+    std::condition_variable room;
+    SubscribeReactor* reactor = nullptr;
+    v1::PayloadFormat format = v1::PAYLOAD_FORMAT_ANY;
+    std::unique_ptr<Subscription> sub;  // set by the pump; lives as long as the state
+    std::deque<v1::SubscribeResponse> queue;
+    size_t queued_bytes = 0;
+    v1::SubscribeResponse writing;
+    bool write_in_flight = false;
+    bool finished = false, stop = false;
+    std::string token;  // after the last record handed to gRPC (or the start position)
+    absl::StatusCode final_code = absl::StatusCode::kOk;
+
+    // Starts the next write if none is running (lock held).
+    void StartNextLocked() {
+      if (write_in_flight || finished || reactor == nullptr || queue.empty()) return;
+      writing = std::move(queue.front());
+      queue.pop_front();
+      queued_bytes -= std::min(queued_bytes, writing.ByteSizeLong());
+      if (writing.records_size() > 0) token = writing.records().rbegin()->resume_token();
+      write_in_flight = true;
+      reactor->StartWrite(&writing);
+      room.notify_all();
+    }
+
+    void WriteDone(bool ok) {
+      if (!ok) {
+        FinishWith(absl::CancelledError("the subscriber went away"));
+        return;
+      }
+      {
+        std::lock_guard lock(mu);
+        write_in_flight = false;
+        if (sub != nullptr) {
+          for (const v1::Record& r : writing.records()) sub->MarkWritten(r.partition(), r.offset());
+        }
+        gw.metrics->CountPushed(Api::kGrpc, writing.records_size());
+        StartNextLocked();
+      }
+    }
+
+    void FinishWith(const absl::Status& status) {
+      SubscribeReactor* finishing = nullptr;
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+        if (finished || reactor == nullptr) return;
+        finished = true;
+        final_code = status.code();
+        if (!token.empty()) ctx->AddTrailingMetadata("mcorps-resume-token", token);
+        if (!status.ok()) AddErrorMetadata(ctx, status);
+        finishing = reactor;
+      }
+      room.notify_all();
+      finishing->Finish(ToGrpc(status));
+    }
+
+    void Run(const SubscribeSpec& spec) {
+      absl::StatusOr<std::unique_ptr<Subscription>> opened =
+          Subscription::Open(spec, *gw.subscriptions);
+      if (!opened.ok()) {
+        FinishWith(opened.status());
+        return;
+      }
+      {
+        std::lock_guard lock(mu);
+        sub = *std::move(opened);
+        token = sub->Token();
+      }
+      const StreamLimits& limits = gw.limits;
+      while (true) {
+        {
+          std::unique_lock lock(mu);
+          const auto full_since = std::chrono::steady_clock::now();
+          bool slow = false;
+          while (!stop && queued_bytes >= limits.subscriber_buffer_bytes) {
+            room.wait_for(lock, std::chrono::milliseconds(100));
+            if (std::chrono::steady_clock::now() - full_since >= limits.slow_subscriber_timeout) {
+              slow = true;
+              break;
+            }
+          }
+          if (stop) break;
+          if (slow) {
+            lock.unlock();
+            FinishWith(MakeError(
+                absl::StatusCode::kResourceExhausted,
+                absl::StrCat("subscriber too slow: its buffer of ", limits.subscriber_buffer_bytes,
+                             " bytes stayed full for ", limits.slow_subscriber_timeout.count(),
+                             " ms; resume with the resume token"),
+                ErrorReason::kUnspecified));
+            break;
+          }
+        }
+        absl::StatusOr<std::vector<Delivery>> batch = sub->Next(std::chrono::milliseconds(200));
+        if (!batch.ok()) {
+          FinishWith(batch.status());
+          break;
+        }
+        if (batch->empty()) continue;
+        std::vector<v1::SubscribeResponse> responses(1);
+        size_t bytes = 0;
+        for (const Delivery& d : *batch) {
+          if (static_cast<size_t>(responses.back().records_size()) >= limits.records_per_response ||
+              bytes >= kMaxResponseBytes) {
+            responses.emplace_back();
+            bytes = 0;
+          }
+          v1::Record* r = responses.back().add_records();
+          FillRecord(d, format, sub->binding(), r);
+          bytes += r->ByteSizeLong();
+        }
+        std::lock_guard lock(mu);
+        if (stop) break;
+        for (v1::SubscribeResponse& response : responses) {
+          queued_bytes += response.ByteSizeLong();
+          queue.push_back(std::move(response));
+        }
+        StartNextLocked();
+      }
+      sub->Close();
+    }
+  };
+
+  GatewayContext& gw_;
+  std::shared_ptr<State> state_;
+  uint64_t registration_ = 0;
+};
+
+// Finishes at once with a status (used for methods not served yet).
+template <class Request, class Response>
+class FinishingBidiReactor final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit FinishingBidiReactor(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+class Service final : public v1::Gateway::CallbackService {
+ public:
+  explicit Service(GatewayContext& gw) : gw_(gw) {}
+
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const v1::PublishRequest* req,
+                                    v1::PublishResponse* resp) override {
+    return new PublishReactor(gw_, ctx, *req, resp);
+  }
+
+  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* PublishStream(
+      grpc::CallbackServerContext* ctx) override {
+    return new PublishStreamReactor(gw_, ctx);
+  }
+
+  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) override {
+    return new SubscribeReactor(gw_, ctx, *req);
+  }
+
+  grpc::ServerBidiReactor<v1::SubscribeControl, v1::SubscribeResponse>* SubscribeAcked(
+      grpc::CallbackServerContext*) override {
+    return new FinishingBidiReactor<v1::SubscribeControl, v1::SubscribeResponse>(
+        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "SubscribeAcked is not served yet"));
+  }
+
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* ctx,
+                                       const v1::ListTopicsRequest*,
+                                       v1::ListTopicsResponse* resp) override {
+    for (const TopicEntry& e : gw_.catalog->List()) FillSummary(e, resp->add_topics());
+    gw_.metrics->CountRequest(Api::kGrpc, "ListTopics", absl::StatusCode::kOk);
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DescribeTopic(grpc::CallbackServerContext* ctx,
+                                          const v1::DescribeTopicRequest* req,
+                                          v1::TopicDescription* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    // Watermarks take a broker round trip per partition: not on a gRPC thread.
+    const bool spawned = gw_.streams->Spawn([this, ctx, reactor, req, resp] {
+      absl::Status s = Describe(req->topic(), resp);
+      gw_.metrics->CountRequest(Api::kGrpc, "DescribeTopic", s.code());
+      if (!s.ok()) AddErrorMetadata(ctx, s);
+      reactor->Finish(ToGrpc(s));
+    });
+    if (!spawned) reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down"));
+    return reactor;
+  }
+
+ private:
+  absl::Status Describe(const std::string& topic, v1::TopicDescription* out) {
+    if (topic.empty()) return InvalidField("topic", "missing");
+    absl::StatusOr<TopicInfo> info = gw_.catalog->Describe(topic);
+    if (!info.ok()) return info.status();
+    TopicEntry entry;
+    entry.name = topic;
+    entry.binding = gw_.catalog->registry().Find(topic);
+    entry.exists = true;
+    entry.partitions = static_cast<int>(info->partitions.size());
+    FillSummary(entry, out->mutable_topic());
+    for (const PartitionInfo& p : info->partitions) {
+      v1::PartitionDescription* d = out->add_partitions();
+      d->set_id(p.id);
+      d->set_leader(p.leader);
+      d->set_low(p.low);
+      d->set_high(p.high);
+    }
+    if (entry.binding != nullptr) {
+      out->set_schema_id(entry.binding->options.schema_id);
+      for (int32_t i : entry.binding->options.message_indexes) out->add_message_indexes(i);
+      std::set<std::string> seen;
+      AddFiles(entry.binding->type->file(), seen, out->mutable_descriptors());
+    }
+    return absl::OkStatus();
+  }
+
+  GatewayContext& gw_;
+};
+
+}  // namespace
+
+struct GrpcServer::Impl {
+  explicit Impl(GatewayContext c) : context(std::move(c)), service(context) {}
+  GatewayContext context;
+  Service service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+GrpcServer::GrpcServer(GatewayContext context)
+    : impl_(std::make_unique<Impl>(std::move(context))) {}
+
+GrpcServer::~GrpcServer() {
+  if (impl_->server) Shutdown(std::chrono::system_clock::now());
+}
+
+absl::Status GrpcServer::Start(const GrpcServerOptions& options) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(options.host, ":", options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl_->port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  // Clients may keep idle connections alive with pings (every 10 s at most).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.RegisterService(&impl_->service);
+  impl_->server = builder.BuildAndStart();
+  if (impl_->server == nullptr || impl_->port == 0) {
+    impl_->server.reset();
+    return absl::UnavailableError(absl::StrCat("gRPC: cannot listen on ", address));
+  }
+  return absl::OkStatus();
+}
+
+int GrpcServer::port() const { return impl_->port; }
+
+void GrpcServer::SetServing(bool serving) {
+  if (impl_->server == nullptr) return;
+  grpc::HealthCheckServiceInterface* health = impl_->server->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);
+  health->SetServingStatus(kServiceName, serving);
+}
+
+void GrpcServer::Shutdown(std::chrono::system_clock::time_point deadline) {
+  if (impl_->server == nullptr) return;
+  impl_->server->Shutdown(deadline);
+  impl_->server->Wait();
+  impl_->server.reset();
+}
+
+}  // namespace messagecorps::gateway

@@ -1,0 +1,218 @@
+// mcorps-gateway: typed gRPC and REST/SSE in front of Kafka, for programs that cannot link a Kafka
+// client. See docs/gateway.md.
+//
+//   mcorps-gateway --brokers LIST --grpc-port P --http-port Q [-X key=value] [-F file]
+//                  [--registry FILE] [--descriptors FILE]...
+//
+// Prints one JSON line on stdout once both ports listen: {"grpc_port": P, "http_port": Q}.
+// SIGTERM/SIGINT drain: readiness goes false, streams end (UNAVAILABLE with a resume token), no
+// new calls are accepted, in-flight publishes finish; all within --drain-timeout, after which what
+// is left is cancelled.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "common/shutdown.h"
+#include "common/topics.h"
+#include "gateway/gateway_context.h"
+#include "gateway/grpc_server.h"
+#include "gateway/http_server.h"
+#include "messagecorps/admin.h"
+#include "messagecorps/logging.h"
+#include "messagecorps/metrics.h"
+#include "messagecorps/producer.h"
+#include "messagecorps/type_registry.h"
+
+namespace ms = messagecorps::services;
+namespace gw = messagecorps::gateway;
+
+int main(int argc, char** argv) {
+  CLI::App app{"mcorps-gateway: typed gRPC and REST/SSE in front of Kafka"};
+  std::string brokers, host = "0.0.0.0", registry_file, secret_file;
+  std::vector<std::string> descriptor_sets, properties, property_files;
+  int grpc_port = 50051, http_port = 8080, http_threads = 64, fetch_kbytes = 512;
+  size_t max_message_bytes = 4u << 20;
+  int64_t drain_ms = 10000, slow_ms = 30000;
+  gw::StreamLimits limits;
+  app.add_option("--brokers", brokers, "bootstrap servers (default $MESSAGECORPS_BROKERS)");
+  app.add_option("--host", host, "address both servers listen on");
+  app.add_option("--grpc-port", grpc_port, "gRPC port (0: any free port, printed on stdout)");
+  app.add_option("--http-port", http_port, "HTTP port (0: any free port, printed on stdout)");
+  app.add_option("--registry", registry_file, "topic -> type bindings (TypeRegistry config file)");
+  app.add_option("--descriptors", descriptor_sets,
+                 "FileDescriptorSet with types to bind (protoc --include_imports "
+                 "--descriptor_set_out); repeatable");
+  app.add_option("-X", properties, "librdkafka property key=value (repeatable)");
+  app.add_option("-F", property_files, "librdkafka properties file (repeatable)");
+  app.add_option("--max-message-bytes", max_message_bytes,
+                 "largest request / message accepted (RESOURCE_EXHAUSTED / 413 beyond)");
+  app.add_option("--drain-timeout-ms", drain_ms, "bound on the drain after SIGTERM");
+  app.add_option("--resume-secret-file", secret_file,
+                 "secrets signing resume tokens, one per line, the first signs (default: a random "
+                 "secret, tokens then only work on this process)");
+  app.add_option("--stream-window", limits.publish_window,
+                 "PublishStream: messages in flight per stream before reading pauses");
+  app.add_option("--subscriber-buffer-bytes", limits.subscriber_buffer_bytes,
+                 "Subscribe: bytes queued per stream before fetching pauses");
+  app.add_option("--slow-subscriber-timeout-ms", slow_ms,
+                 "a subscriber whose buffer stays full this long is cut off with a resume token");
+  app.add_option("--http-threads", http_threads,
+                 "HTTP worker threads (bounds concurrent SSE streams + requests)");
+  app.add_option("--fetch-kbytes", fetch_kbytes,
+                 "per subscription: prefetched KiB per partition (queued.max.messages.kbytes)");
+  CLI11_PARSE(app, argc, argv);
+  limits.slow_subscriber_timeout = std::chrono::milliseconds(slow_ms);
+
+  auto logger = messagecorps::logging::MakeLoggerFromEnvironment("gateway");
+  auto resolved = messagecorps::ResolveBrokers(brokers);
+  if (!resolved.ok()) {
+    std::cerr << "mcorps-gateway: no brokers: pass --brokers or set MESSAGECORPS_BROKERS\n";
+    return 2;
+  }
+  messagecorps::ClientConfig client;
+  client.brokers = *resolved;
+  client.logger = logger;
+  for (const std::string& file : property_files) {
+    auto props = messagecorps::ReadPropertiesFile(file);
+    if (!props.ok()) {
+      std::cerr << "mcorps-gateway: " << props.status().message() << "\n";
+      return 2;
+    }
+    for (auto& [k, v] : *props) client.properties[k] = v;
+  }
+  for (const std::string& kv : properties) {
+    auto p = messagecorps::ParseProperty(kv);
+    if (!p.ok()) {
+      std::cerr << "mcorps-gateway: " << p.status().message() << "\n";
+      return 2;
+    }
+    client.properties[p->first] = p->second;
+  }
+
+  auto registry =
+      std::make_shared<messagecorps::TypeRegistry>(messagecorps::TypeRegistry::WithSeedDefaults());
+  for (const std::string& file : descriptor_sets) {
+    if (auto s = registry->AddDescriptorSetFile(file); !s.ok()) {
+      std::cerr << "mcorps-gateway: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  if (!registry_file.empty()) {
+    if (auto s = registry->LoadConfigFile(registry_file); !s.ok()) {
+      std::cerr << "mcorps-gateway: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  auto tokens = secret_file.empty()
+                    ? absl::StatusOr<gw::ResumeTokenCodec>(gw::ResumeTokenCodec::Random())
+                    : gw::ResumeTokenCodec::FromFile(secret_file);
+  if (!tokens.ok()) {
+    std::cerr << "mcorps-gateway: " << tokens.status().message() << "\n";
+    return 2;
+  }
+  if (secret_file.empty()) {
+    logger->warn("no --resume-secret-file: resume tokens only work on this process");
+  }
+
+  auto metrics = std::make_shared<messagecorps::Metrics>("gateway");
+  messagecorps::ProducerConfig pc;
+  static_cast<messagecorps::ClientConfig&>(pc) = client;
+  pc.metrics = metrics;
+  // A publish waits for Kafka's acknowledgement: bound it well below librdkafka's 300 s default.
+  pc.properties.try_emplace("message.timeout.ms", "30000");
+  pc.properties.try_emplace("message.max.bytes", std::to_string(max_message_bytes + 65536));
+  // A gRPC callback must not block: a full local queue is reported at once (RESOURCE_EXHAUSTED).
+  pc.queue_full_wait = std::chrono::milliseconds(0);
+  auto envelope = ms::ServiceEnvelope("gateway");
+  if (!envelope.ok()) {
+    std::cerr << "mcorps-gateway: " << envelope.status().message() << "\n";
+    return 2;
+  }
+  pc.envelope = *envelope;
+  auto producer = messagecorps::Producer::Create(pc);
+  if (!producer.ok()) {
+    std::cerr << "mcorps-gateway: producer: " << producer.status().message() << "\n";
+    return 2;
+  }
+  auto admin = messagecorps::AdminClient::Create(client);
+  if (!admin.ok()) {
+    std::cerr << "mcorps-gateway: admin client: " << admin.status().message() << "\n";
+    return 2;
+  }
+
+  gw::GatewayMetrics gateway_metrics;
+  gw::TopicCatalog catalog(registry, *std::move(admin), gw::CatalogOptions{}, logger);
+  messagecorps::PayloadLimits payload_limits;
+  payload_limits.max_bytes = max_message_bytes;
+  gw::Publisher publisher(catalog, **producer, gateway_metrics, payload_limits);
+  gw::SubscriptionContext subscriptions;
+  subscriptions.catalog = &catalog;
+  subscriptions.tokens = &*tokens;
+  subscriptions.client = client;
+  subscriptions.fetch_kbytes = fetch_kbytes;
+  subscriptions.limits.max_decoded_bytes = max_message_bytes;
+  gw::StreamRegistry streams;
+
+  gw::GatewayContext context;
+  context.catalog = &catalog;
+  context.publisher = &publisher;
+  context.subscriptions = &subscriptions;
+  context.streams = &streams;
+  context.metrics = &gateway_metrics;
+  context.logger = logger;
+  context.limits = limits;
+
+  gw::GrpcServer grpc_server(context);
+  gw::GrpcServerOptions grpc_options;
+  grpc_options.host = host;
+  grpc_options.port = grpc_port;
+  grpc_options.max_message_bytes = max_message_bytes;
+  if (auto s = grpc_server.Start(grpc_options); !s.ok()) {
+    logger->critical("{}", s.ToString());
+    return 1;
+  }
+  gw::HttpServer http_server(context, metrics);
+  gw::HttpServerOptions http_options;
+  http_options.host = host;
+  http_options.port = http_port;
+  http_options.max_body_bytes = max_message_bytes;
+  http_options.threads = http_threads;
+  if (auto s = http_server.Start(http_options); !s.ok()) {
+    logger->critical("{}", s.ToString());
+    return 1;
+  }
+  catalog.Start([&](bool up) {
+    gateway_metrics.SetKafkaReachable(up);
+    grpc_server.SetServing(up && !streams.draining());
+  });
+  std::cout << "{\"grpc_port\": " << grpc_server.port() << ", \"http_port\": " << http_server.port()
+            << "}" << std::endl;
+  logger->info("serving gRPC on {}:{} and HTTP on {}:{} (Kafka {})", host, grpc_server.port(), host,
+               http_server.port(), client.brokers);
+
+  ms::InstallStopSignals();
+  while (!ms::WaitForStop(std::chrono::seconds(1))) {
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(drain_ms);
+  logger->info("draining (at most {} ms)", drain_ms);
+  streams.Drain();
+  grpc_server.SetServing(false);
+  http_server.Stop();
+  grpc_server.Shutdown(deadline);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::system_clock::now());
+  if (auto s = (*producer)->Flush(std::max(left, std::chrono::milliseconds(0))); !s.ok()) {
+    logger->warn("drain: {}", s.ToString());
+  }
+  streams.WaitIdle(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                deadline - std::chrono::system_clock::now()),
+                            std::chrono::milliseconds(1000)));
+  catalog.Stop();
+  logger->info("drained in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count());
+  return 0;
+}
