@@ -65,3 +65,30 @@ add_test(NAME demo_smoke
                  --unset=MESSAGECORPS_BROKERS
                  ${PROJECT_SOURCE_DIR}/scripts/demo --no-build --frames 30 --port 0)
 set_tests_properties(demo_smoke PROPERTIES LABELS e2e TIMEOUT 300 FIXTURES_REQUIRED models)
+
+# The gateway (services/gateway): its logic without a broker, then the real binary against the real
+# broker with a C++ gRPC client and an HTTP client.
+mcorps_add_test(gateway_unit_test LABEL unit SOURCES ${svc_tests}/unit/gateway_unit_test.cc
+                LIBS mcorps_gateway_lib)
+mcorps_add_test(gateway_test LABEL integration TIMEOUT 600
+                SOURCES ${svc_tests}/integration/gateway_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>"
+                           MCORPS_ACME_DESCRIPTOR_SET="${MCORPS_TEST_ACME_DESC}")
+add_dependencies(gateway_test mcorps-gateway acme_descriptor_set)
+
+# The gateway from Python grpcio (the project venv, scripts/python-venv): messages built from
+# server reflection, health, publish/subscribe. The health-outage variant runs its own one-node
+# Kafka (scripts/kafka) and kills and restarts it: label robustness.
+set(gateway_py "py=$(\"$0\"/scripts/python-venv) || exit 1; exec \"$py\" \"$0\"/tests/integration/gateway_grpc_test.py --gateway-bin \"$1\" --work \"$2\" $3")
+add_test(NAME gateway_grpc_python_test
+         COMMAND sh -c "${gateway_py}" ${PROJECT_SOURCE_DIR} $<TARGET_FILE:mcorps-gateway>
+                 ${CMAKE_CURRENT_BINARY_DIR}/gateway_grpc_python_test "")
+set_tests_properties(gateway_grpc_python_test PROPERTIES LABELS integration TIMEOUT 300
+                     FIXTURES_REQUIRED kafka
+                     ENVIRONMENT "MESSAGECORPS_TEST_BROKERS_FILE=${MCORPS_KAFKA_STATE}/bootstrap")
+add_test(NAME gateway_health_outage_test
+         COMMAND sh -c "${gateway_py}" ${PROJECT_SOURCE_DIR} $<TARGET_FILE:mcorps-gateway>
+                 ${CMAKE_CURRENT_BINARY_DIR}/gateway_health_outage_test --health-outage)
+set_tests_properties(gateway_health_outage_test PROPERTIES LABELS robustness TIMEOUT 600)

@@ -581,6 +581,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
         std::lock_guard lock(mu);
         sub = *std::move(opened);
         token = sub->Token();
+        // Initial metadata tells the client the subscription is open (a record produced from now
+        // on is delivered), with the token of its start.
+        if (reactor != nullptr && !finished) {
+          ctx->AddInitialMetadata("mcorps-resume-token", token);
+          reactor->StartSendInitialMetadata();
+        }
       }
       const StreamLimits& limits = gw.limits;
       while (true) {

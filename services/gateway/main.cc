@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "common/shutdown.h"
 #include "common/topics.h"
@@ -197,19 +199,30 @@ int main(int argc, char** argv) {
 
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(drain_ms);
+  auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::system_clock::now()),
+                    std::chrono::milliseconds(0));
+  };
   logger->info("draining (at most {} ms)", drain_ms);
+  // Past the deadline (plus a little for the last writes) nothing waits any more: streams still
+  // blocked on a client that does not read are cut by exiting.
+  std::thread([drain_ms, logger] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(drain_ms + 2000));
+    logger->error("drain: deadline passed with streams or publishes left; exiting");
+    logger->flush();
+    std::_Exit(3);
+  }).detach();
+  // Streams end first (UNAVAILABLE / an SSE `end` event, with their resume tokens) while both
+  // servers still run: cpp-httplib stops calling a stream's provider once it is stopped.
   streams.Drain();
   grpc_server.SetServing(false);
+  if (!streams.WaitIdle(left())) {
+    logger->warn("drain: {} streams still open at the deadline", streams.streams());
+  }
   http_server.Stop();
   grpc_server.Shutdown(deadline);
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::system_clock::now());
-  if (auto s = (*producer)->Flush(std::max(left, std::chrono::milliseconds(0))); !s.ok()) {
-    logger->warn("drain: {}", s.ToString());
-  }
-  streams.WaitIdle(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                deadline - std::chrono::system_clock::now()),
-                            std::chrono::milliseconds(1000)));
+  if (auto s = (*producer)->Flush(left()); !s.ok()) logger->warn("drain: {}", s.ToString());
   catalog.Stop();
   logger->info("drained in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                        std::chrono::steady_clock::now() - started)

@@ -1,0 +1,862 @@
+// mcorps-gateway against the real broker, driven like a user would: a C++ gRPC client (the
+// generated stub) and a plain HTTP client. Every payload form goes in over gRPC and REST and comes
+// back out over gRPC Subscribe and SSE; traces continue; bad input is refused with the right code
+// and field and produces nothing; resume tokens continue on another gateway process; a drain ends
+// streams with a token.
+#include <google/protobuf/any.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "integration/gateway_support.h"
+#include "messagecorps/admin.h"
+#include "messagecorps/codec.h"
+#include "protobuf/data/ImageData.pb.h"
+#include "protobuf/predictions/Prediction.pb.h"
+#include "support/kafka_test_env.h"
+#include "support/test_brokers.h"
+#include "support/test_topics.h"
+
+#ifndef MCORPS_ACME_DESCRIPTOR_SET
+#error "MCORPS_ACME_DESCRIPTOR_SET (path of acme.desc) is defined by the test's CMake target"
+#endif
+
+namespace messagecorps::testing {
+namespace {
+
+using Json = nlohmann::json;
+using protobuf::data::Image;
+using protobuf::predictions::Prediction;
+
+constexpr char kTraceparent[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+constexpr char kTraceId[] = "0af7651916cd43dd8448eb211c80319c";
+
+Image SampleImage(int64_t frame) {
+  Image image;
+  image.set_image_data(std::string("\x00\xff\x10jpeg", 7));
+  image.set_height(480);
+  image.set_width(640);
+  image.set_frame(frame);
+  image.set_source("cam-test");
+  return image;
+}
+
+// The whole suite shares one broker topic set and one gateway (a second one for resume tests).
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    brokers_ = new std::string(TestBrokers());
+    dir_ = new TempDir("gateway_test_");
+    const std::string suffix = UniqueName("t").substr(2);
+    image_ = new std::string("gw-img-" + suffix);
+    raw_ = new std::string("gw-raw-" + suffix);
+    confluent_ = new std::string("gw-conf-" + suffix);
+    sensor_ = new std::string("gw-sensor-" + suffix);
+    unbound_ = new std::string("gw-unbound-" + suffix);
+    missing_ = new std::string("gw-missing-" + suffix);
+    for (const std::string* t : {image_, raw_, confluent_, sensor_, unbound_}) {
+      CreateTopicOrFail(*brokers_, *t, 4);
+    }
+    std::ofstream(dir_->path() / "registry.conf")
+        << *image_ << " protobuf.data.Image encoding=seed\n"
+        << *raw_ << " protobuf.data.Image encoding=raw\n"
+        << *confluent_ << " protobuf.data.Image encoding=confluent schema_id=7\n"
+        << *sensor_ << " acme.SensorReading encoding=raw\n"
+        << *missing_ << " protobuf.predictions.Prediction\n";
+    std::ofstream(dir_->path() / "secret") << "# test secret\nan-ample-test-secret-of-32-bytes\n";
+    gateway_ = new GatewayProcess("gateway_a", *brokers_, BaseArgs(), dir_->path());
+    ASSERT_TRUE(gateway_->WaitReady());
+  }
+  static void TearDownTestSuite() {
+    delete gateway_;
+    delete dir_;
+  }
+
+  static std::vector<std::string> BaseArgs() {
+    return {"--registry",           (dir_->path() / "registry.conf").string(),
+            "--descriptors",        MCORPS_ACME_DESCRIPTOR_SET,
+            "--resume-secret-file", (dir_->path() / "secret").string(),
+            "--stream-window",      "8"};
+  }
+
+  // Publishes over gRPC; fails the test on a non-OK status.
+  static v1::PublishResponse Publish(const v1::PublishRequest& req,
+                                     const std::string& traceparent = "") {
+    grpc::ClientContext ctx;
+    if (!traceparent.empty()) ctx.AddMetadata("traceparent", traceparent);
+    v1::PublishResponse resp;
+    grpc::Status s = gateway_->Stub()->Publish(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  // The gRPC error of a publish (OK when it succeeded), with the mcorps-field trailer.
+  static grpc::Status PublishError(const v1::PublishRequest& req, std::string* field = nullptr) {
+    grpc::ClientContext ctx;
+    v1::PublishResponse resp;
+    grpc::Status s = gateway_->Stub()->Publish(&ctx, req, &resp);
+    if (field != nullptr) {
+      auto it = ctx.GetServerTrailingMetadata().find("mcorps-field");
+      *field = it == ctx.GetServerTrailingMetadata().end()
+                   ? ""
+                   : std::string(it->second.data(), it->second.size());
+    }
+    return s;
+  }
+
+  // Reads `n` records over gRPC Subscribe starting at explicit offsets (fan-out).
+  static std::vector<v1::Record> SubscribeFrom(GatewayProcess& gw, const std::string& topic,
+                                               const std::map<int32_t, int64_t>& offsets, size_t n,
+                                               v1::PayloadFormat format = v1::PAYLOAD_FORMAT_ANY) {
+    v1::SubscribeRequest req;
+    req.set_topic(topic);
+    req.set_format(format);
+    for (const auto& [p, o] : offsets) (*req.mutable_offsets()->mutable_offsets())[p] = o;
+    return Read(gw, req, n);
+  }
+
+  static std::vector<v1::Record> Read(GatewayProcess& gw, const v1::SubscribeRequest& req, size_t n,
+                                      grpc::Status* status = nullptr,
+                                      std::string* trailer_token = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto stub = gw.Stub();
+    auto reader = stub->Subscribe(&ctx, req);
+    std::vector<v1::Record> out;
+    v1::SubscribeResponse resp;
+    while (out.size() < n && reader->Read(&resp)) {
+      for (const v1::Record& r : resp.records()) out.push_back(r);
+    }
+    if (out.size() >= n) {
+      out.resize(n);  // a response may carry more records than asked for
+      ctx.TryCancel();
+    }
+    grpc::Status s = reader->Finish();
+    if (status != nullptr) *status = s;
+    if (trailer_token != nullptr) {
+      auto it = ctx.GetServerTrailingMetadata().find("mcorps-resume-token");
+      *trailer_token = it == ctx.GetServerTrailingMetadata().end()
+                           ? ""
+                           : std::string(it->second.data(), it->second.size());
+    }
+    return out;
+  }
+
+  static std::map<int32_t, int64_t> HighWatermarks(const std::string& topic) {
+    ClientConfig config;
+    config.brokers = *brokers_;
+    auto admin = AdminClient::Create(config);
+    EXPECT_TRUE(admin.ok());
+    auto info = (*admin)->DescribeTopic(topic, std::chrono::seconds(10));
+    EXPECT_TRUE(info.ok()) << info.status();
+    std::map<int32_t, int64_t> out;
+    if (info.ok()) {
+      for (const auto& p : info->partitions) out[p.id] = p.high;
+    }
+    return out;
+  }
+
+  static Image AsImage(const v1::Record& r) {
+    Image image;
+    EXPECT_TRUE(r.message().UnpackTo(&image)) << r.DebugString();
+    return image;
+  }
+
+  static std::string* brokers_;
+  static TempDir* dir_;
+  static std::string *image_, *raw_, *confluent_, *sensor_, *unbound_, *missing_;
+  static GatewayProcess* gateway_;
+};
+
+std::string* GatewayTest::brokers_ = nullptr;
+TempDir* GatewayTest::dir_ = nullptr;
+std::string *GatewayTest::image_, *GatewayTest::raw_, *GatewayTest::confluent_,
+    *GatewayTest::sensor_, *GatewayTest::unbound_, *GatewayTest::missing_;
+GatewayProcess* GatewayTest::gateway_ = nullptr;
+
+TEST_F(GatewayTest, GrpcEveryPayloadFormRoundTrips) {
+  struct Case {
+    std::string name;
+    std::string topic;
+    std::function<void(v1::PublishRequest&, const Image&)> fill;
+  };
+  auto encoded = [](Encoding e, v1::Encoding tag) {
+    return [e, tag](v1::PublishRequest& req, const Image& image) {
+      EncodeOptions options;
+      options.encoding = e;
+      options.schema_id = 3;
+      std::string value;
+      ASSERT_TRUE(Encode(image, options, &value).ok());
+      req.mutable_encoded()->set_value(value);
+      req.mutable_encoded()->set_encoding(tag);
+    };
+  };
+  const std::vector<Case> cases = {
+      {"any", *image_,
+       [](v1::PublishRequest& req, const Image& image) { req.mutable_message()->PackFrom(image); }},
+      {"json", *raw_,
+       [](v1::PublishRequest& req, const Image& image) {
+         std::string json;
+         ASSERT_TRUE(google::protobuf::util::MessageToJsonString(image, &json).ok());
+         req.set_json(json);
+       }},
+      {"rest-hex", *confluent_,
+       [](v1::PublishRequest& req, const Image& image) {
+         req.set_json(ToSeedRestJson(image.SerializeAsString()));
+       }},
+      {"seed", *image_, encoded(Encoding::kSeed, v1::ENCODING_SEED)},
+      {"raw", *raw_, encoded(Encoding::kRaw, v1::ENCODING_RAW)},
+      {"confluent", *confluent_, encoded(Encoding::kConfluent, v1::ENCODING_CONFLUENT)},
+      {"detected-seed", *raw_, encoded(Encoding::kSeed, v1::ENCODING_UNSPECIFIED)},
+  };
+  int64_t frame = 1000;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Image image = SampleImage(++frame);
+    v1::PublishRequest req;
+    req.set_topic(c.topic);
+    req.set_key("cam-test");
+    c.fill(req, image);
+    const v1::PublishResponse resp = Publish(req);
+    ASSERT_EQ(resp.topic(), c.topic);
+    ASSERT_GE(resp.offset(), 0);
+    EXPECT_EQ(resp.trace_id().size(), 32u);
+    EXPECT_EQ(resp.span_id().size(), 16u);
+    EXPECT_EQ(resp.uuid().size(), 36u);
+
+    const auto records = SubscribeFrom(*gateway_, c.topic, {{resp.partition(), resp.offset()}}, 1);
+    ASSERT_EQ(records.size(), 1u);
+    const v1::Record& r = records[0];
+    EXPECT_EQ(r.partition(), resp.partition());
+    EXPECT_EQ(r.offset(), resp.offset());
+    EXPECT_EQ(r.key(), "cam-test");
+    EXPECT_EQ(r.type(), "protobuf.data.Image");
+    EXPECT_TRUE(r.error().empty()) << r.error();
+    const Image back = AsImage(r);
+    EXPECT_EQ(back.frame(), image.frame());
+    EXPECT_EQ(back.image_data(), image.image_data());
+    EXPECT_EQ(back._message_data().uuid(), resp.uuid());
+    EXPECT_EQ(back._message_data().sending_service(), "gateway");
+    EXPECT_EQ(back._message_data().offset(), resp.offset());
+    EXPECT_EQ(r.envelope().uuid(), resp.uuid());
+    EXPECT_EQ(r.trace_id(), resp.trace_id());
+    EXPECT_FALSE(r.resume_token().empty());
+  }
+  // The stored encoding is the topic's, whatever the client sent.
+  const auto seed = SubscribeFrom(*gateway_, *image_, {{0, 0}, {1, 0}, {2, 0}, {3, 0}}, 1);
+  ASSERT_EQ(seed.size(), 1u);
+  EXPECT_EQ(seed[0].encoding(), v1::ENCODING_SEED);
+}
+
+TEST_F(GatewayTest, RestEveryPayloadFormRoundTripsOverSse) {
+  auto http = gateway_->Http();
+  const std::string path = "/v1/topics/" + *raw_ + "/records";
+  struct Sent {
+    std::string name;
+    Json result;
+    int64_t frame;
+  };
+  std::vector<Sent> sent;
+  int64_t frame = 2000;
+  auto post = [&](const std::string& name, const std::string& body, const std::string& type,
+                  const std::string& query = "") {
+    auto res = http.Post((path + query).c_str(), body, type.c_str());
+    ASSERT_TRUE(res) << name;
+    ASSERT_EQ(res->status, 200) << name << ": " << res->body;
+    Json result = Json::parse(res->body);
+    if (result.contains("results")) {
+      for (auto& r : result["results"]) sent.push_back({name, r, 0});
+    } else {
+      sent.push_back({name, result, 0});
+    }
+  };
+  {
+    Image image = SampleImage(++frame);
+    std::string json;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(image, &json).ok());
+    post("json", json, "application/json", "?key=k1");
+  }
+  post("hex", ToSeedRestJson(SampleImage(++frame).SerializeAsString()), "application/json");
+  for (Encoding e : {Encoding::kSeed, Encoding::kRaw, Encoding::kConfluent}) {
+    EncodeOptions options;
+    options.encoding = e;
+    std::string value;
+    ASSERT_TRUE(Encode(SampleImage(++frame), options, &value).ok());
+    post(std::string(EncodingName(e)), value,
+         "application/x-protobuf; encoding=" + std::string(EncodingName(e)));
+  }
+  post("batch", R"([{"frame": 2100}, {"frame": 2101}])", "application/json");
+  ASSERT_EQ(sent.size(), 7u);
+
+  // Read everything back over SSE from the offsets the results named.
+  std::set<std::pair<int, int64_t>> want;
+  std::map<int, int64_t> first;
+  for (const Sent& s : sent) {
+    const int p = s.result["partition"];
+    const int64_t o = s.result["offset"];
+    want.insert({p, o});
+    if (!first.count(p) || first[p] > o) first[p] = o;
+  }
+  std::string offsets;
+  for (const auto& [p, o] : first) absl::StrAppend(&offsets, offsets.empty() ? "" : ",", p, ":", o);
+  const auto events = ReadSse(gateway_->http_port(), path + "?offsets=" + offsets, want.size(),
+                              std::chrono::seconds(30));
+  std::set<std::pair<int, int64_t>> got;
+  for (const SseEvent& e : events) {
+    ASSERT_EQ(e.event, "record");
+    Json data = Json::parse(e.data);
+    got.insert({data["partition"].get<int>(), data["offset"].get<int64_t>()});
+    EXPECT_EQ(e.id, data["resume_token"]);
+    EXPECT_EQ(data["type"], "protobuf.data.Image");
+    EXPECT_TRUE(data["message"].is_object()) << e.data;
+    EXPECT_EQ(data["envelope"]["trace_id"], data["trace_id"]);
+    for (const Sent& s : sent) {
+      if (s.result["partition"] == data["partition"] && s.result["offset"] == data["offset"]) {
+        EXPECT_EQ(data["envelope"]["uuid"], s.result["uuid"]) << s.name;
+        EXPECT_EQ(data["trace_id"], s.result["trace_id"]) << s.name;
+        if (s.name == "json") {
+          EXPECT_EQ(data["key"], "k1");
+        }
+      }
+    }
+  }
+  EXPECT_EQ(got, want);
+
+  // format=hex gives the original's REST form back.
+  const auto hex = ReadSse(gateway_->http_port(), path + "?format=hex&offsets=" + offsets, 1,
+                           std::chrono::seconds(30));
+  ASSERT_EQ(hex.size(), 1u);
+  Json data = Json::parse(hex[0].data);
+  ASSERT_TRUE(data["protobuf"].is_string());
+  auto bytes = FromSeedRestJson(Json{{"protobuf", data["protobuf"]}}.dump());
+  ASSERT_TRUE(bytes.ok());
+  Image image;
+  EXPECT_TRUE(image.ParseFromString(*bytes));
+}
+
+TEST_F(GatewayTest, SseSeesGrpcPublishesAndGrpcSeesRestPublishes) {
+  // SSE (latest) first: the response headers arrive once the subscription is open.
+  std::vector<SseEvent> events;
+  std::atomic<bool> open{false};
+  std::thread sse([&] {
+    httplib::Client client("127.0.0.1", gateway_->http_port());
+    client.set_read_timeout(std::chrono::seconds(30));
+    SseParser parser;
+    client.Get(("/v1/topics/" + *image_ + "/records").c_str(), httplib::Headers{},
+               [&](const httplib::Response&) {
+                 open = true;
+                 return true;
+               },
+               [&](const char* d, size_t n) {
+                 return parser.Feed(d, n, [&](const SseEvent& e) {
+                   events.push_back(e);
+                   return false;
+                 });
+               });
+  });
+  while (!open) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  v1::PublishRequest req;
+  req.set_topic(*image_);
+  req.mutable_message()->PackFrom(SampleImage(3001));
+  const v1::PublishResponse published = Publish(req);
+  sse.join();
+  ASSERT_EQ(events.size(), 1u);
+  Json data = Json::parse(events[0].data);
+  EXPECT_EQ(data["offset"], published.offset());
+  EXPECT_EQ(data["message"]["frame"], "3001");
+  EXPECT_EQ(data["envelope"]["uuid"], published.uuid());
+
+  // gRPC Subscribe (latest): initial metadata says it is open.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SubscribeRequest sub;
+  sub.set_topic(*image_);
+  sub.set_format(v1::PAYLOAD_FORMAT_JSON);
+  auto stub = gateway_->Stub();
+  auto reader = stub->Subscribe(&ctx, sub);
+  reader->WaitForInitialMetadata();
+  EXPECT_TRUE(ctx.GetServerInitialMetadata().count("mcorps-resume-token"));
+  auto res = gateway_->Http().Post(("/v1/topics/" + *image_ + "/records").c_str(),
+                                   R"({"frame": 3002})", "application/json");
+  ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no response");
+  const Json rest = Json::parse(res->body);
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_GE(resp.records_size(), 1);
+  EXPECT_EQ(resp.records(0).offset(), rest["offset"]);
+  EXPECT_EQ(Json::parse(resp.records(0).json())["frame"], "3002");
+  EXPECT_EQ(resp.records(0).envelope().uuid(), rest["uuid"]);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(GatewayTest, TraceContinuesFromTraceparent) {
+  v1::PublishRequest req;
+  req.set_topic(*image_);
+  req.mutable_message()->PackFrom(SampleImage(4001));
+  // gRPC metadata.
+  const v1::PublishResponse a = Publish(req, kTraceparent);
+  EXPECT_EQ(a.trace_id(), kTraceId);
+  // The request field wins over metadata (per message on streams).
+  req.set_traceparent("00-11111111111111111111111111111111-2222222222222222-01");
+  const v1::PublishResponse b = Publish(req, kTraceparent);
+  EXPECT_EQ(b.trace_id(), "11111111111111111111111111111111");
+  // No trace, or an invalid one (ignored, as W3C says): a new trace.
+  req.clear_traceparent();
+  const v1::PublishResponse c = Publish(req);
+  const v1::PublishResponse d = Publish(req, "00-nonsense");
+  EXPECT_EQ(c.trace_id().size(), 32u);
+  EXPECT_NE(c.trace_id(), d.trace_id());
+  EXPECT_NE(c.trace_id(), kTraceId);
+
+  // The record carries it in its envelope and its traceparent header; the record's parent is the
+  // gateway's span, itself a child of the client's span.
+  const auto records = SubscribeFrom(*gateway_, *image_, {{a.partition(), a.offset()}}, 1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].trace_id(), kTraceId);
+  EXPECT_EQ(records[0].envelope().trace_id(), kTraceId);
+  EXPECT_EQ(records[0].envelope().span_id(), a.span_id());
+  EXPECT_FALSE(records[0].envelope().parent_span_id().empty());
+  EXPECT_NE(records[0].envelope().parent_span_id(), "b7ad6b7169203331");
+  std::string traceparent;
+  for (const v1::Header& h : records[0].headers()) {
+    if (h.key() == "traceparent") traceparent = h.value();
+  }
+  EXPECT_EQ(traceparent, absl::StrCat("00-", kTraceId, "-", a.span_id(), "-01"));
+
+  // REST: the traceparent header, and the trace id back in the body and a response header.
+  auto res = gateway_->Http().Post(("/v1/topics/" + *image_ + "/records").c_str(),
+                                   httplib::Headers{{"traceparent", kTraceparent}},
+                                   R"({"frame": 4002})", "application/json");
+  ASSERT_TRUE(res && res->status == 200);
+  const Json body = Json::parse(res->body);
+  EXPECT_EQ(body["trace_id"], kTraceId);
+  EXPECT_EQ(res->get_header_value("traceparent"),
+            absl::StrCat("00-", kTraceId, "-", body["span_id"].get<std::string>(), "-01"));
+}
+
+TEST_F(GatewayTest, BadInputIsRefusedAndProducesNothing) {
+  const auto before = HighWatermarks(*image_);
+  struct Case {
+    std::string name;
+    std::function<void(v1::PublishRequest&)> fill;
+    grpc::StatusCode code;
+    std::string field;
+    std::string text;
+  };
+  Prediction prediction;
+  prediction.add_object("cat");
+  prediction.set_frame_width(3);
+  const std::vector<Case> cases = {
+      {"malformed json", [](auto& r) { r.set_json(R"({"frame": 1,})"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "", "JSON parse error"},
+      {"json wrong field type", [](auto& r) { r.set_json(R"({"height": "tall"})"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "height", "invalid value"},
+      {"json unknown field", [](auto& r) { r.set_json(R"({"_message_data": {"nope": 1}})"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "_message_data.nope", "no such field"},
+      {"bad hex", [](auto& r) { r.set_json(R"({"protobuf": "zz"})"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "", "invalid hex digit"},
+      {"malformed protobuf",
+       [](auto& r) {
+         r.mutable_encoded()->set_value(std::string("\x0a\x50short", 7));
+         r.mutable_encoded()->set_encoding(v1::ENCODING_RAW);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "image_data", "runs past the end"},
+      {"corrupt seed",
+       [](auto& r) {
+         r.mutable_encoded()->set_value(std::string("\x78\x9c\x00\x01", 4));
+         r.mutable_encoded()->set_encoding(v1::ENCODING_SEED);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "", "seed payload"},
+      {"wrong type in Any", [&](auto& r) { r.mutable_message()->PackFrom(prediction); },
+       grpc::StatusCode::INVALID_ARGUMENT, "", "the topic carries protobuf.data.Image"},
+      {"wrong type as bytes",
+       [&](auto& r) {
+         r.mutable_encoded()->set_value(prediction.SerializeAsString());
+         r.mutable_encoded()->set_encoding(v1::ENCODING_RAW);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "", "is not a field of protobuf.data.Image"},
+      {"bad envelope trace id",
+       [](auto& r) { r.set_json(R"({"_message_data": {"trace_id": "xyz"}})"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "_message_data.trace_id", "32 hex digits"},
+      {"reserved header",
+       [](auto& r) {
+         r.set_json("{}");
+         (*r.mutable_headers())["ce_id"] = "forged";
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "headers[ce_id]", "reserved"},
+      {"no such partition",
+       [](auto& r) {
+         r.set_json("{}");
+         r.set_partition(99);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "partition", "is not a partition"},
+      {"no payload", [](auto&) {}, grpc::StatusCode::INVALID_ARGUMENT, "payload", "none of"},
+      {"over the size limit",
+       [](auto& r) {
+         r.mutable_encoded()->set_value(std::string(5 << 20, 'x'));
+         r.mutable_encoded()->set_encoding(v1::ENCODING_RAW);
+       },
+       grpc::StatusCode::RESOURCE_EXHAUSTED, "", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::PublishRequest req;
+    req.set_topic(*image_);
+    c.fill(req);
+    std::string field;
+    const grpc::Status s = PublishError(req, &field);
+    EXPECT_EQ(s.error_code(), c.code) << s.error_message();
+    EXPECT_EQ(field, c.field) << s.error_message();
+    EXPECT_NE(s.error_message().find(c.text), std::string::npos) << s.error_message();
+  }
+  // Topics: unknown, not bound, bound but not in Kafka.
+  auto topic_error = [&](const std::string& topic) {
+    v1::PublishRequest req;
+    req.set_topic(topic);
+    req.set_json("{}");
+    return PublishError(req);
+  };
+  EXPECT_EQ(topic_error("gw-no-such-topic").error_code(), grpc::StatusCode::NOT_FOUND);
+  const grpc::Status unbound = topic_error(*unbound_);
+  EXPECT_EQ(unbound.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(unbound.error_message().find("no message type is bound"), std::string::npos);
+  const grpc::Status missing = topic_error(*missing_);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(missing.error_message().find("does not exist in Kafka"), std::string::npos);
+
+  // The same over REST: status codes and JSON errors.
+  auto http = gateway_->Http();
+  const std::string path = "/v1/topics/" + *image_ + "/records";
+  struct RestCase {
+    std::string name, path, body, type;
+    int status;
+    std::string field;
+  };
+  const std::vector<RestCase> rest = {
+      {"malformed json", path, R"({"frame": )", "application/json", 400, ""},
+      {"field", path, R"({"frame": "x"})", "application/json", 400, "frame"},
+      {"bad hex", path, R"({"protobuf": "0"})", "application/json", 400, ""},
+      {"malformed protobuf", path, std::string("\x0a\x50short", 7), "application/x-protobuf", 400,
+       "image_data"},
+      {"bad encoding", path, "x", "application/x-protobuf; encoding=gzip", 400, "encoding"},
+      {"batch with one bad", path, R"([{"frame": 1}, {"frame": "x"}])", "application/json", 400,
+       "[1].frame"},
+      {"unsupported type", path, "frame=1", "text/plain", 415, ""},
+      {"unknown topic", "/v1/topics/gw-no-such-topic/records", "{}", "application/json", 404, ""},
+      {"unbound topic", "/v1/topics/" + *unbound_ + "/records", "{}", "application/json", 400, ""},
+      {"too large", path, std::string(5 << 20, ' '), "application/json", 413, ""},
+  };
+  for (const RestCase& c : rest) {
+    SCOPED_TRACE(c.name);
+    auto res = http.Post(c.path.c_str(), c.body, c.type.c_str());
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, c.status) << res->body;
+    const Json error = Json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(error.is_object() && error.contains("error")) << res->body;
+    EXPECT_EQ(error["error"]["code"], c.status);
+    EXPECT_FALSE(error["error"]["message"].get<std::string>().empty());
+    if (!c.field.empty()) {
+      EXPECT_EQ(error["error"]["field"], c.field) << res->body;
+    }
+  }
+
+  // Nothing reached Kafka, and the gateway still serves.
+  EXPECT_EQ(HighWatermarks(*image_), before);
+  v1::PublishRequest ok;
+  ok.set_topic(*image_);
+  ok.set_json(R"({"frame": 5000})");
+  EXPECT_GE(Publish(ok).offset(), 0);
+}
+
+TEST_F(GatewayTest, PublishStreamAnswersInOrderWithPerMessageErrors) {
+  grpc::ClientContext ctx;
+  auto stub = gateway_->Stub();
+  auto stream = stub->PublishStream(&ctx);
+  constexpr int kMessages = 300;
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; ++i) {
+      v1::PublishRequest req;
+      req.set_topic(*raw_);
+      req.set_correlation_id(i);
+      if (i % 50 == 7) {
+        req.set_json(R"({"frame": "not a number"})");
+      } else {
+        req.mutable_message()->PackFrom(SampleImage(6000 + i));
+      }
+      ASSERT_TRUE(stream->Write(req));
+    }
+    stream->WritesDone();
+  });
+  std::vector<v1::PublishResponse> results;
+  v1::PublishResponse resp;
+  while (stream->Read(&resp)) results.push_back(resp);
+  writer.join();
+  const grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(results.size(), static_cast<size_t>(kMessages));
+  std::map<int32_t, int64_t> last_offset;
+  for (int i = 0; i < kMessages; ++i) {
+    EXPECT_EQ(results[i].correlation_id(), static_cast<uint64_t>(i));
+    if (i % 50 == 7) {
+      EXPECT_EQ(results[i].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      EXPECT_EQ(results[i].field(), "frame");
+    } else {
+      EXPECT_EQ(results[i].code(), 0) << results[i].error();
+      auto it = last_offset.find(results[i].partition());
+      if (it != last_offset.end()) {
+        EXPECT_GT(results[i].offset(), it->second);
+      }
+      last_offset[results[i].partition()] = results[i].offset();
+    }
+  }
+}
+
+TEST_F(GatewayTest, ListAndDescribeTopics) {
+  grpc::ClientContext ctx;
+  v1::ListTopicsResponse list;
+  ASSERT_TRUE(gateway_->Stub()->ListTopics(&ctx, {}, &list).ok());
+  std::map<std::string, v1::TopicSummary> by_name;
+  for (const auto& t : list.topics()) by_name[t.name()] = t;
+  ASSERT_TRUE(by_name.count(*image_));
+  EXPECT_EQ(by_name[*image_].type(), "protobuf.data.Image");
+  EXPECT_EQ(by_name[*image_].encoding(), v1::ENCODING_SEED);
+  EXPECT_EQ(by_name[*image_].partitions(), 4);
+  EXPECT_TRUE(by_name[*image_].exists());
+  EXPECT_EQ(by_name[*sensor_].type(), "acme.SensorReading");
+  EXPECT_TRUE(by_name[*unbound_].type().empty());
+  EXPECT_TRUE(by_name[*unbound_].exists());
+  EXPECT_FALSE(by_name[*missing_].exists());
+
+  grpc::ClientContext ctx2;
+  v1::DescribeTopicRequest req;
+  req.set_topic(*confluent_);
+  v1::TopicDescription desc;
+  ASSERT_TRUE(gateway_->Stub()->DescribeTopic(&ctx2, req, &desc).ok());
+  EXPECT_EQ(desc.topic().type(), "protobuf.data.Image");
+  EXPECT_EQ(desc.schema_id(), 7);
+  ASSERT_EQ(desc.partitions_size(), 4);
+  std::vector<std::string> files;
+  for (const auto& f : desc.descriptors().file()) files.push_back(f.name());
+  EXPECT_EQ(files, (std::vector<std::string>{"protobuf/common/MessageData.proto",
+                                             "protobuf/data/ImageData.proto"}));
+
+  grpc::ClientContext ctx3;
+  req.set_topic("gw-no-such-topic");
+  EXPECT_EQ(gateway_->Stub()->DescribeTopic(&ctx3, req, &desc).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  auto res = gateway_->Http().Get("/v1/topics");
+  ASSERT_TRUE(res && res->status == 200);
+  bool found = false;
+  const Json topics = Json::parse(res->body)["topics"];
+  for (const auto& t : topics) {
+    if (t["name"] == *sensor_) {
+      found = true;
+      EXPECT_EQ(t["type"], "acme.SensorReading");
+      EXPECT_EQ(t["encoding"], "raw");
+    }
+  }
+  EXPECT_TRUE(found);
+  res = gateway_->Http().Get(("/v1/topics/" + *image_).c_str());
+  ASSERT_TRUE(res && res->status == 200);
+  EXPECT_EQ(Json::parse(res->body)["partitions"].size(), 4u);
+}
+
+TEST_F(GatewayTest, DynamicTypeFromDescriptorSet) {
+  auto res = gateway_->Http().Post(
+      ("/v1/topics/" + *sensor_ + "/records").c_str(),
+      R"({"sensor_id": "s-1", "value": 21.5, "unit": "CELSIUS", "samples": [1, 2, 3],
+          "labels": {"room": "lab"}})",
+      "application/json");
+  ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "");
+  const Json result = Json::parse(res->body);
+  const auto events = ReadSse(
+      gateway_->http_port(),
+      absl::StrCat("/v1/topics/", *sensor_, "/records?offsets=", result["partition"].get<int>(),
+                   ":", result["offset"].get<int64_t>()),
+      1, std::chrono::seconds(30));
+  ASSERT_EQ(events.size(), 1u);
+  const Json data = Json::parse(events[0].data);
+  EXPECT_EQ(data["type"], "acme.SensorReading");
+  EXPECT_EQ(data["message"]["sensor_id"], "s-1");
+  EXPECT_EQ(data["message"]["labels"]["room"], "lab");
+  EXPECT_EQ(data["envelope"]["uuid"], result["uuid"]);
+}
+
+TEST_F(GatewayTest, ReadinessMetricsAndOpenApi) {
+  // grpc.health.v1 is checked by the Python tests (grpcio-health-checking); here the HTTP side.
+  auto http = gateway_->Http();
+  auto healthz = http.Get("/healthz");
+  ASSERT_TRUE(healthz);
+  EXPECT_EQ(healthz->status, 200);
+  auto readyz = http.Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 200) << readyz->body;
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("mcorps_gateway_kafka_reachable 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("messagecorps_messages_delivered_total"), std::string::npos);
+  auto openapi = http.Get("/openapi.json");
+  ASSERT_TRUE(openapi && openapi->status == 200);
+  const Json doc = Json::parse(openapi->body, nullptr, false);
+  ASSERT_TRUE(doc.is_object());
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  EXPECT_TRUE(doc["paths"].contains("/v1/topics/{topic}/records"));
+}
+
+TEST_F(GatewayTest, ResumeTokenContinuesOnAnotherGateway) {
+  const std::string topic = *raw_;
+  const auto start = HighWatermarks(topic);
+  constexpr int kRecords = 24;
+  for (int i = 0; i < kRecords; ++i) {
+    v1::PublishRequest req;
+    req.set_topic(topic);
+    req.set_key("k" + std::to_string(i % 5));
+    req.mutable_message()->PackFrom(SampleImage(7000 + i));
+    Publish(req);
+  }
+  // Gateway A: the first 10.
+  const auto first = SubscribeFrom(*gateway_, topic, start, 10);
+  ASSERT_EQ(first.size(), 10u);
+  // Gateway B, same secret: from the token of the 10th record.
+  GatewayProcess b("gateway_b", *brokers_, BaseArgs(), dir_->path());
+  ASSERT_TRUE(b.WaitReady());
+  v1::SubscribeRequest req;
+  req.set_topic(topic);
+  req.set_resume_token(first.back().resume_token());
+  const auto rest = Read(b, req, kRecords - 10);
+  ASSERT_EQ(rest.size(), static_cast<size_t>(kRecords - 10));
+  std::map<int32_t, int64_t> next = start;
+  std::set<int64_t> frames;
+  for (const auto* batch : {&first, &rest}) {
+    for (const v1::Record& r : *batch) {
+      EXPECT_EQ(r.offset(), next[r.partition()])
+          << "gap or duplicate in partition " << r.partition();
+      next[r.partition()] = r.offset() + 1;
+      frames.insert(AsImage(r).frame());
+    }
+  }
+  EXPECT_EQ(frames.size(), static_cast<size_t>(kRecords));
+
+  // SSE resumes from Last-Event-ID on B as well.
+  const auto events =
+      ReadSse(b.http_port(), "/v1/topics/" + topic + "/records", kRecords - 10,
+              std::chrono::seconds(30), {{"Last-Event-ID", first.back().resume_token()}});
+  ASSERT_EQ(events.size(), static_cast<size_t>(kRecords - 10));
+  EXPECT_EQ(Json::parse(events.back().data)["offset"], rest.back().offset());
+
+  // Damaged or foreign tokens are refused.
+  grpc::Status status;
+  std::string token = first.back().resume_token();
+  token[token.size() / 2] = token[token.size() / 2] == 'A' ? 'B' : 'A';
+  req.set_resume_token(token);
+  Read(b, req, 1, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("resume token"), std::string::npos);
+  req.set_topic(*image_);
+  req.set_resume_token(first.back().resume_token());
+  Read(b, req, 1, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("another topic"), std::string::npos);
+}
+
+TEST_F(GatewayTest, GroupSubscriptionCommitsWhatWasDelivered) {
+  const std::string group = UniqueName("gw-group");
+  for (int i = 0; i < 12; ++i) {
+    v1::PublishRequest req;
+    req.set_topic(*confluent_);
+    req.mutable_message()->PackFrom(SampleImage(8000 + i));
+    Publish(req);
+  }
+  v1::SubscribeRequest req;
+  req.set_topic(*confluent_);
+  req.set_group(group);
+  req.set_position(v1::START_POSITION_EARLIEST);
+  // Everything, from the beginning (the group has no commits yet).
+  int64_t total = 0;
+  for (const auto& [p, high] : HighWatermarks(*confluent_)) total += high;
+  const auto all = Read(*gateway_, req, static_cast<size_t>(total));
+  ASSERT_EQ(all.size(), static_cast<size_t>(total));
+  // Committed on the way (at the latest when the subscription closes): the group's lag drops to 0.
+  ClientConfig config;
+  config.brokers = *brokers_;
+  auto admin = AdminClient::Create(config);
+  ASSERT_TRUE(admin.ok());
+  int64_t lag = -1;
+  for (int i = 0; i < 100 && lag != 0; ++i) {
+    auto group_lag = (*admin)->GroupLag(group, std::chrono::seconds(5));
+    if (group_lag.ok()) {
+      lag = 0;
+      for (const PartitionLag& p : *group_lag)
+        lag += p.committed < 0 ? p.high : p.high - p.committed;
+    }
+    if (lag != 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(lag, 0) << "the group's commits did not cover what was delivered";
+  // The same group goes on after them.
+  v1::PublishRequest more;
+  more.set_topic(*confluent_);
+  more.mutable_message()->PackFrom(SampleImage(8100));
+  const v1::PublishResponse last = Publish(more);
+  const auto next = Read(*gateway_, req, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].partition(), last.partition());
+  EXPECT_EQ(next[0].offset(), last.offset());
+}
+
+TEST_F(GatewayTest, DrainEndsStreamsWithATokenAndExits) {
+  GatewayProcess c("gateway_drain", *brokers_, BaseArgs(), dir_->path());
+  ASSERT_TRUE(c.WaitReady());
+  // A gRPC subscription that has delivered one record, and an SSE stream.
+  v1::PublishRequest pub;
+  pub.set_topic(*image_);
+  pub.mutable_message()->PackFrom(SampleImage(9001));
+  const v1::PublishResponse first = Publish(pub);
+  grpc::ClientContext ctx;
+  v1::SubscribeRequest req;
+  req.set_topic(*image_);
+  (*req.mutable_offsets()->mutable_offsets())[first.partition()] = first.offset();
+  auto stub = c.Stub();
+  auto reader = stub->Subscribe(&ctx, req);
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  std::string last_token = resp.records().rbegin()->resume_token();
+  std::vector<SseEvent> sse_events;
+  std::atomic<bool> sse_open{false};
+  std::thread sse([&] {
+    sse_events = ReadSse(c.http_port(), "/v1/topics/" + *image_ + "/records", 10,
+                         std::chrono::seconds(30), {}, nullptr, &sse_open);
+  });
+  while (!sse_open) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto signalled = std::chrono::steady_clock::now();
+  c.process().Terminate();
+  while (reader->Read(&resp)) {
+    if (resp.records_size() > 0) last_token = resp.records().rbegin()->resume_token();
+  }
+  const grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  auto it = ctx.GetServerTrailingMetadata().find("mcorps-resume-token");
+  ASSERT_NE(it, ctx.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), last_token);
+  sse.join();
+  ASSERT_FALSE(sse_events.empty());
+  EXPECT_EQ(sse_events.back().event, "end");
+  const Json end = Json::parse(sse_events.back().data);
+  EXPECT_EQ(end["status"], "UNAVAILABLE");
+  EXPECT_FALSE(end["resume_token"].get<std::string>().empty());
+  // The drain is bounded by --drain-timeout-ms (10 s by default); idle, it is quick.
+  ASSERT_TRUE(c.process().Wait(std::chrono::seconds(15)));
+  EXPECT_EQ(c.process().exit_code(), 0) << c.process().Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, std::chrono::seconds(12));
+}
+
+}  // namespace
+}  // namespace messagecorps::testing

@@ -1,0 +1,200 @@
+// The gateway's logic without a broker: resume tokens (round trip, tampering, rotation, topic
+// binding), the status -> HTTP mapping, reserved headers, the stream registry's drain, metrics.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/publisher.h"
+#include "gateway/resume_token.h"
+#include "gateway/status_mapping.h"
+#include "gateway/stream_registry.h"
+#include "messagecorps/error.h"
+
+namespace messagecorps::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+
+ResumeTokenCodec Codec(std::vector<std::string> secrets) {
+  auto codec = ResumeTokenCodec::Create(std::move(secrets));
+  EXPECT_TRUE(codec.ok()) << codec.status();
+  return *std::move(codec);
+}
+
+TEST(ResumeToken, RoundTripsPositions) {
+  const ResumeTokenCodec codec = Codec({"0123456789abcdef-first"});
+  ResumePosition position;
+  for (int p = 0; p < 12; ++p) position.next_offsets[p] = int64_t{1} << (p * 3);
+  position.next_offsets[11] = 9'000'000'000'000;
+  const std::string token = codec.Encode("VideoStream", position);
+  EXPECT_LT(token.size(), 160u);
+  for (char c : token)
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  absl::StatusOr<ResumePosition> back = codec.Decode(token, "VideoStream");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->next_offsets, position.next_offsets);
+  EXPECT_FALSE(back->group);
+  position.group = true;
+  back = codec.Decode(codec.Encode("VideoStream", position), "VideoStream");
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->group);
+}
+
+TEST(ResumeToken, EveryFlippedByteIsRefused) {
+  const ResumeTokenCodec codec = Codec({"0123456789abcdef-first"});
+  ResumePosition position;
+  position.next_offsets = {{0, 10}, {1, 20}, {2, 30}};
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(codec.Encode("t", position), &raw));
+  for (size_t i = 0; i < raw.size(); ++i) {
+    std::string damaged = raw;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x01);
+    const absl::Status s = codec.Decode(absl::WebSafeBase64Escape(damaged), "t").status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << "byte " << i;
+  }
+}
+
+TEST(ResumeToken, ProblemsAreNamed) {
+  const ResumeTokenCodec codec = Codec({"0123456789abcdef-first"});
+  const std::string token = codec.Encode("topic-a", ResumePosition{false, {{0, 5}}});
+  EXPECT_THAT(std::string(codec.Decode(token, "topic-b").status().message()),
+              HasSubstr("issued for another topic than topic-b"));
+  EXPECT_THAT(std::string(codec.Decode("", "topic-a").status().message()), HasSubstr("empty"));
+  EXPECT_THAT(std::string(codec.Decode("!!!", "topic-a").status().message()),
+              HasSubstr("not base64url"));
+  EXPECT_THAT(std::string(codec.Decode("AQID", "topic-a").status().message()),
+              HasSubstr("truncated"));
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(token, &raw));
+  raw[0] = 9;
+  EXPECT_THAT(
+      std::string(codec.Decode(absl::WebSafeBase64Escape(raw), "topic-a").status().message()),
+      HasSubstr("unknown version 9"));
+  // Another gateway's secret: refused.
+  const ResumeTokenCodec other = Codec({"another-secret-of-enough-bytes"});
+  EXPECT_THAT(std::string(other.Decode(token, "topic-a").status().message()),
+              HasSubstr("signature does not verify"));
+  // A random codec accepts its own tokens only.
+  const ResumeTokenCodec random = ResumeTokenCodec::Random();
+  EXPECT_TRUE(random.Decode(random.Encode("x", {}), "x").ok());
+  EXPECT_FALSE(ResumeTokenCodec::Random().Decode(random.Encode("x", {}), "x").ok());
+}
+
+TEST(ResumeToken, SecretRotation) {
+  const ResumeTokenCodec old_codec = Codec({"the-old-secret-0123456789"});
+  const ResumeTokenCodec rotated =
+      Codec({"the-new-secret-0123456789", "the-old-secret-0123456789"});
+  const ResumeTokenCodec new_only = Codec({"the-new-secret-0123456789"});
+  const std::string old_token = old_codec.Encode("t", ResumePosition{false, {{0, 1}}});
+  EXPECT_TRUE(rotated.Decode(old_token, "t").ok());    // still accepted during the rotation
+  EXPECT_FALSE(new_only.Decode(old_token, "t").ok());  // refused once the old secret is gone
+  EXPECT_TRUE(new_only.Decode(rotated.Encode("t", {}), "t").ok());  // the first secret signs
+}
+
+TEST(ResumeToken, SecretsFromFileAreChecked) {
+  EXPECT_EQ(ResumeTokenCodec::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(ResumeTokenCodec::Create({"short"}).status().message()),
+              HasSubstr("at least 16"));
+  const std::string path = ::testing::TempDir() + "gw_secret_" + std::to_string(getpid());
+  std::ofstream(path) << "# comment\n\n  a-secret-long-enough-for-hmac  \n";
+  auto codec = ResumeTokenCodec::FromFile(path);
+  ASSERT_TRUE(codec.ok()) << codec.status();
+  EXPECT_TRUE(Codec({"a-secret-long-enough-for-hmac"}).Decode(codec->Encode("t", {}), "t").ok());
+  std::ofstream(path) << "# only a comment\n";
+  EXPECT_EQ(ResumeTokenCodec::FromFile(path).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResumeTokenCodec::FromFile(path + ".missing").status().code(),
+            absl::StatusCode::kNotFound);
+  std::remove(path.c_str());
+}
+
+TEST(StatusMapping, GrpcCodesToHttp) {
+  EXPECT_EQ(HttpStatusFor(absl::OkStatus()), 200);
+  EXPECT_EQ(HttpStatusFor(absl::InvalidArgumentError("")), 400);
+  EXPECT_EQ(HttpStatusFor(absl::FailedPreconditionError("")), 400);
+  EXPECT_EQ(HttpStatusFor(absl::UnauthenticatedError("")), 401);
+  EXPECT_EQ(HttpStatusFor(absl::PermissionDeniedError("")), 403);
+  EXPECT_EQ(HttpStatusFor(absl::NotFoundError("")), 404);
+  EXPECT_EQ(HttpStatusFor(absl::ResourceExhaustedError("")), 429);
+  EXPECT_EQ(HttpStatusFor(
+                MakeError(absl::StatusCode::kResourceExhausted, "big", ErrorReason::kDecodeLimit)),
+            413);
+  EXPECT_EQ(HttpStatusFor(MakeError(absl::StatusCode::kResourceExhausted, "big",
+                                    ErrorReason::kRecordTooLarge)),
+            413);
+  EXPECT_EQ(HttpStatusFor(absl::UnavailableError("")), 503);
+  EXPECT_EQ(HttpStatusFor(absl::DeadlineExceededError("")), 504);
+  EXPECT_EQ(HttpStatusFor(absl::UnimplementedError("")), 501);
+  EXPECT_EQ(HttpStatusFor(absl::InternalError("")), 500);
+}
+
+TEST(Publisher, ReservedHeaders) {
+  for (const char* name : {"ce_id", "CE_TYPE", "content-type", "traceparent", "tracestate",
+                           "mcorps-principal", "Mcorps-Encoding"}) {
+    EXPECT_TRUE(IsReservedHeader(name)) << name;
+  }
+  for (const char* name : {"x-app", "cesium", "tenant", "mcorps"}) {
+    EXPECT_FALSE(IsReservedHeader(name)) << name;
+  }
+}
+
+TEST(StreamRegistry, DrainStopsStreamsAndWaitsForThreads) {
+  StreamRegistry registry;
+  std::atomic<int> stopped{0};
+  const uint64_t a = registry.Register([&] { ++stopped; });
+  const uint64_t b = registry.Register([&] { ++stopped; });
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  std::atomic<bool> release{false};
+  ASSERT_TRUE(registry.Spawn([&] {
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }));
+  EXPECT_EQ(registry.streams(), 2u);
+  EXPECT_EQ(registry.threads(), 1u);
+  registry.Drain();
+  EXPECT_EQ(stopped, 2);
+  EXPECT_TRUE(registry.draining());
+  EXPECT_EQ(registry.Register([] {}), 0u);  // refused while draining
+  EXPECT_FALSE(registry.Spawn([] {}));      // likewise
+  EXPECT_FALSE(registry.WaitIdle(std::chrono::milliseconds(20)));
+  registry.Unregister(a);
+  registry.Unregister(b);
+  release = true;
+  EXPECT_TRUE(registry.WaitIdle(std::chrono::seconds(10)));
+  EXPECT_EQ(registry.threads(), 0u);
+}
+
+TEST(GatewayMetrics, RendersPrometheusText) {
+  GatewayMetrics metrics;
+  metrics.CountRequest(Api::kGrpc, "Publish", absl::StatusCode::kOk);
+  metrics.CountRequest(Api::kGrpc, "Publish", absl::StatusCode::kOk);
+  metrics.CountRequest(Api::kHttp, "Publish", absl::StatusCode::kInvalidArgument);
+  metrics.ObservePublishSeconds(0.0015);
+  metrics.ObservePublishSeconds(7);
+  metrics.StreamOpened(StreamKind::kSse);
+  metrics.CountPushed(Api::kGrpc, 5);
+  metrics.SetKafkaReachable(true);
+  EXPECT_EQ(metrics.Requests(Api::kGrpc, "Publish", absl::StatusCode::kOk), 2u);
+  const std::string text = metrics.RenderPrometheus();
+  EXPECT_THAT(
+      text, HasSubstr(R"(mcorps_gateway_requests_total{api="grpc",method="Publish",code="OK"} 2)"));
+  EXPECT_THAT(
+      text,
+      HasSubstr(
+          R"(mcorps_gateway_requests_total{api="http",method="Publish",code="INVALID_ARGUMENT"} 1)"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_bucket{le=\"0.001\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_bucket{le=\"0.002\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_bucket{le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_count 2\n"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_active_streams{kind=\"sse\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_records_pushed_total{api=\"grpc\"} 5\n"));
+  EXPECT_THAT(text, HasSubstr("mcorps_gateway_kafka_reachable 1\n"));
+}
+
+}  // namespace
+}  // namespace messagecorps::gateway
