@@ -81,7 +81,7 @@ absl::Status InvalidField(std::string_view field, std::string_view problem) {
 
 // The request as a PublishInput (views into `req`, valid while it is).
 absl::Status ToInput(const v1::PublishRequest& req, std::string_view metadata_traceparent,
-                     PublishInput* in) {
+                     std::string_view metadata_idempotency_key, PublishInput* in) {
   if (req.topic().empty()) return InvalidField("topic", "missing");
   in->topic = req.topic();
   switch (req.payload_case()) {
@@ -110,6 +110,8 @@ absl::Status ToInput(const v1::PublishRequest& req, std::string_view metadata_tr
   in->partition = req.has_partition() ? req.partition() : -1;
   for (const auto& [name, value] : req.headers()) in->headers.emplace_back(name, value);
   in->traceparent = req.traceparent().empty() ? metadata_traceparent : req.traceparent();
+  in->idempotency_key =
+      req.idempotency_key().empty() ? metadata_idempotency_key : req.idempotency_key();
   return absl::OkStatus();
 }
 
@@ -241,7 +243,8 @@ class PublishReactor final : public grpc::ServerUnaryReactor {
     state_->metrics = gw.metrics;
     state_->correlation_id = req.correlation_id();
     PublishInput input;
-    absl::Status s = ToInput(req, Metadata(ctx, "traceparent"), &input);
+    absl::Status s =
+        ToInput(req, Metadata(ctx, "traceparent"), Metadata(ctx, "idempotency-key"), &input);
     if (s.ok()) {
       s = gw.publisher->Publish(
           input, [state = state_](absl::StatusOr<PublishResult> r) { state->Done(std::move(r)); });
@@ -329,7 +332,8 @@ class PublishStreamReactor final
     const v1::PublishRequest& req = state_->request;
     const uint64_t correlation_id = req.correlation_id();
     PublishInput input;
-    absl::Status s = ToInput(req, traceparent_, &input);
+    // A stream's messages carry their own keys (the metadata key would make them all one).
+    absl::Status s = ToInput(req, traceparent_, {}, &input);
     if (s.ok()) {
       std::shared_ptr<State> state = state_;
       GatewayMetrics* metrics = gw_.metrics;

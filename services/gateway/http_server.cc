@@ -318,6 +318,7 @@ void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Resp
   const std::string topic = req.matches[1];
   const MediaType media = ParseMediaType(req.get_header_value("Content-Type"));
   const std::string traceparent = req.get_header_value("traceparent");
+  const std::string idempotency_key = req.get_header_value("Idempotency-Key");
   std::optional<std::string> key;
   if (req.has_param("key")) key = req.get_param_value("key");
   int32_t partition = -1;
@@ -329,7 +330,8 @@ void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Resp
 
   // The bodies to publish: one, or each element of a JSON array.
   std::vector<PublishInput> inputs;
-  std::vector<std::string> elements;  // owns array elements' text
+  std::vector<std::string> elements;    // owns array elements' text
+  std::vector<std::string> batch_keys;  // owns their idempotency keys
   // curl -d sends application/x-www-form-urlencoded unless told otherwise: taken as JSON.
   const bool json = media.type.empty() || media.type == "application/json" ||
                     media.type == "application/x-www-form-urlencoded";
@@ -352,6 +354,7 @@ void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Resp
   if (key) base.key = *key;
   base.partition = partition;
   base.traceparent = traceparent;
+  base.idempotency_key = idempotency_key;
   if (binary) {
     std::string encoding = req.get_param_value("encoding");
     if (encoding.empty() && media.params.count("encoding")) encoding = media.params.at("encoding");
@@ -391,9 +394,15 @@ void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Resp
       }
       elements.reserve(array.size());
       for (const auto& element : array) elements.push_back(element.dump());
-      for (const std::string& e : elements) {
+      // One key per record of a batch: "<Idempotency-Key>#<index>".
+      batch_keys.reserve(array.size());
+      for (size_t i = 0; i < elements.size(); ++i) {
         PublishInput in = base;
-        in.data = e;
+        in.data = elements[i];
+        if (!idempotency_key.empty()) {
+          batch_keys.push_back(absl::StrCat(idempotency_key, "#", i));
+          in.idempotency_key = batch_keys.back();
+        }
         inputs.push_back(in);
       }
     } else {

@@ -20,6 +20,7 @@
 #include "gateway/gateway_context.h"
 #include "gateway/grpc_server.h"
 #include "gateway/http_server.h"
+#include "gateway/idempotency.h"
 #include "messagecorps/admin.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> descriptor_sets, properties, property_files;
   int grpc_port = 50051, http_port = 8080, http_threads = 64, fetch_kbytes = 512;
   size_t max_message_bytes = 4u << 20;
-  int64_t drain_ms = 10000, slow_ms = 30000;
+  int64_t drain_ms = 10000, slow_ms = 30000, idempotency_window_ms = 600000;
+  size_t idempotency_max_keys = 100000;
   gw::StreamLimits limits;
   app.add_option("--brokers", brokers, "bootstrap servers (default $MESSAGECORPS_BROKERS)");
   app.add_option("--host", host, "address both servers listen on");
@@ -61,6 +63,10 @@ int main(int argc, char** argv) {
                  "a subscriber whose buffer stays full this long is cut off with a resume token");
   app.add_option("--http-threads", http_threads,
                  "HTTP worker threads (bounds concurrent SSE streams + requests)");
+  app.add_option("--idempotency-window-ms", idempotency_window_ms,
+                 "how long a publish's result is kept for retries with the same idempotency key");
+  app.add_option("--idempotency-max-keys", idempotency_max_keys,
+                 "most results kept for retries (the oldest go first)");
   app.add_option("--fetch-kbytes", fetch_kbytes,
                  "per subscription: prefetched KiB per partition (queued.max.messages.kbytes)");
   CLI11_PARSE(app, argc, argv);
@@ -147,7 +153,9 @@ int main(int argc, char** argv) {
   gw::TopicCatalog catalog(registry, *std::move(admin), gw::CatalogOptions{}, logger);
   messagecorps::PayloadLimits payload_limits;
   payload_limits.max_bytes = max_message_bytes;
-  gw::Publisher publisher(catalog, **producer, gateway_metrics, payload_limits);
+  gw::IdempotencyCache idempotency(
+      {std::chrono::milliseconds(idempotency_window_ms), idempotency_max_keys});
+  gw::Publisher publisher(catalog, **producer, gateway_metrics, payload_limits, &idempotency);
   gw::SubscriptionContext subscriptions;
   subscriptions.catalog = &catalog;
   subscriptions.tokens = &*tokens;

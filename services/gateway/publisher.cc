@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/idempotency.h"
 #include "gateway/topic_catalog.h"
 #include "messagecorps/envelope.h"
 #include "messagecorps/error.h"
@@ -43,8 +44,12 @@ bool IsReservedHeader(std::string_view name) {
 }
 
 Publisher::Publisher(TopicCatalog& catalog, Producer& producer, GatewayMetrics& metrics,
-                     PayloadLimits limits)
-    : catalog_(catalog), producer_(producer), metrics_(metrics), limits_(limits) {}
+                     PayloadLimits limits, IdempotencyCache* idempotency)
+    : catalog_(catalog),
+      producer_(producer),
+      metrics_(metrics),
+      limits_(limits),
+      idempotency_(idempotency) {}
 
 absl::StatusOr<PreparedPublish> Publisher::Prepare(const PublishInput& input) const {
   PreparedPublish out;
@@ -87,8 +92,9 @@ absl::StatusOr<PreparedPublish> Publisher::Prepare(const PublishInput& input) co
   }
   if (!parsed.ok()) return parsed;
 
+  std::string client_uuid;
   if (const pb::Message* envelope = EnvelopeOf(*out.message)) {
-    out.client_uuid = StringField(*envelope, "uuid");
+    client_uuid = StringField(*envelope, "uuid");
     const std::string trace_id = StringField(*envelope, "trace_id");
     if (!trace_id.empty() && !TraceContext::FromIds(trace_id, "").ok()) {
       return Invalid("_message_data.trace_id",
@@ -109,10 +115,35 @@ absl::StatusOr<PreparedPublish> Publisher::Prepare(const PublishInput& input) co
   out.headers.reserve(input.headers.size() + 1);
   for (const auto& [name, value] : input.headers) out.headers.emplace_back(name, value);
   if (!input.principal.empty()) out.headers.emplace_back(kPrincipalHeader, input.principal);
+  const std::string_view key =
+      input.idempotency_key.empty() ? std::string_view(client_uuid) : input.idempotency_key;
+  if (!key.empty()) {
+    // Scoped: two principals (or topics) never share a key.
+    out.idempotency_key =
+        absl::StrCat(AsAbsl(input.principal), "\n", AsAbsl(input.topic), "\n", AsAbsl(key));
+  }
   return out;
 }
 
 absl::Status Publisher::Send(PreparedPublish prepared, PublishCallback done) {
+  if (idempotency_ == nullptr || prepared.idempotency_key.empty()) {
+    return Produce(std::move(prepared), std::move(done));
+  }
+  const std::string key = prepared.idempotency_key;
+  if (idempotency_->Begin(key, done) != IdempotencyCache::Action::kPublish) {
+    return absl::OkStatus();  // answered, or answered when the first one is
+  }
+  IdempotencyCache* cache = idempotency_;
+  absl::Status queued =
+      Produce(std::move(prepared), [cache, key, done](absl::StatusOr<PublishResult> r) {
+        cache->Complete(key, r);
+        done(std::move(r));
+      });
+  if (!queued.ok()) cache->Complete(key, queued);
+  return queued;
+}
+
+absl::Status Publisher::Produce(PreparedPublish prepared, PublishCallback done) {
   struct State {
     PreparedPublish prepared;
     PublishCallback done;

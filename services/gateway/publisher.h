@@ -48,6 +48,7 @@ namespace messagecorps::gateway {
 
 class TopicCatalog;
 class GatewayMetrics;
+class IdempotencyCache;
 
 // What a client sent, as views valid during Prepare/Publish.
 struct PublishInput {
@@ -62,6 +63,8 @@ struct PublishInput {
   std::vector<std::pair<std::string_view, std::string_view>> headers;  // extra record headers
   std::string_view traceparent;                                        // "" when none
   std::string_view principal;  // "" when anonymous; written to the mcorps-principal header
+  // "" : the envelope uuid the client set in the message, else none (IdempotencyCache).
+  std::string_view idempotency_key;
 };
 
 // A published record.
@@ -87,8 +90,9 @@ struct PreparedPublish {
   Headers headers;
   TraceContext span;  // the request's span: parent of the record
   std::chrono::steady_clock::time_point received;
-  // The envelope uuid the client put into the message, "" when none (an idempotency key default).
-  std::string client_uuid;
+  // The retry key, scoped to principal and topic ("" when none): the client's key, else the
+  // envelope uuid it put into the message.
+  std::string idempotency_key;
 };
 
 // The header carrying the authenticated principal of a publish.
@@ -100,11 +104,14 @@ bool IsReservedHeader(std::string_view name);
 
 class Publisher {
  public:
-  // None of the references is owned; all must outlive the Publisher.
+  // None of the references is owned; all must outlive the Publisher. `idempotency` may be null
+  // (every publish produces).
   Publisher(TopicCatalog& catalog, Producer& producer, GatewayMetrics& metrics,
-            PayloadLimits limits);
+            PayloadLimits limits, IdempotencyCache* idempotency = nullptr);
 
   absl::StatusOr<PreparedPublish> Prepare(const PublishInput& input) const;
+  // With an idempotency key already seen, nothing is sent: `done` gets the first result (at once,
+  // or when the first one is acknowledged).
   absl::Status Send(PreparedPublish prepared, PublishCallback done);
   absl::Status Publish(const PublishInput& input, PublishCallback done);
 
@@ -115,6 +122,9 @@ class Publisher {
   Producer& producer_;
   GatewayMetrics& metrics_;
   const PayloadLimits limits_;
+  IdempotencyCache* const idempotency_;
+
+  absl::Status Produce(PreparedPublish prepared, PublishCallback done);
 };
 
 }  // namespace messagecorps::gateway

@@ -812,6 +812,60 @@ TEST_F(GatewayTest, GroupSubscriptionCommitsWhatWasDelivered) {
   EXPECT_EQ(next[0].offset(), last.offset());
 }
 
+TEST_F(GatewayTest, IdempotentRetryProducesOneRecord) {
+  const auto before = HighWatermarks(*image_);
+  v1::PublishRequest req;
+  req.set_topic(*image_);
+  req.set_partition(1);
+  req.mutable_message()->PackFrom(SampleImage(9500));
+  const std::string key = UniqueName("retry");
+  // 1: the client gives up after 2 ms, before Kafka's acknowledgement (linger.ms alone is 5 ms);
+  // the gateway goes on with the publish if the request reached it in time.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("idempotency-key", key);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(2));
+    v1::PublishResponse resp;
+    const grpc::Status s = gateway_->Stub()->Publish(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  }
+  // 2 and 3: the same record's coordinates each time (the 2nd is a duplicate when the 1st reached
+  // the gateway, the 3rd always is), and one record in Kafka for the three publishes.
+  std::vector<v1::PublishResponse> answers;
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("idempotency-key", key);
+    v1::PublishResponse resp;
+    ASSERT_TRUE(gateway_->Stub()->Publish(&ctx, req, &resp).ok());
+    answers.push_back(resp);
+  }
+  EXPECT_EQ(answers[0].offset(), answers[1].offset());
+  EXPECT_EQ(answers[0].uuid(), answers[1].uuid());
+  EXPECT_TRUE(answers[1].duplicate());
+  std::cout << "first publish reached the gateway before the client gave up: "
+            << (answers[0].duplicate() ? "yes" : "no") << "\n";
+  auto after = HighWatermarks(*image_);
+  EXPECT_EQ(after[1], before.at(1) + 1) << "one record for three publishes";
+  EXPECT_EQ(answers[0].offset(), before.at(1));
+
+  // REST: the Idempotency-Key header; without a key, the envelope uuid the client set.
+  auto http = gateway_->Http();
+  const std::string path = "/v1/topics/" + *image_ + "/records";
+  const std::string body =
+      R"({"frame": 9501, "_message_data": {"uuid": ")" + UniqueName("uuid") + R"("}})";
+  auto first = http.Post(path.c_str(), body, "application/json");
+  auto second = http.Post(path.c_str(), body, "application/json");
+  ASSERT_TRUE(first && second && first->status == 200 && second->status == 200);
+  EXPECT_EQ(Json::parse(first->body)["offset"], Json::parse(second->body)["offset"]);
+  EXPECT_EQ(Json::parse(second->body)["duplicate"], true);
+  const httplib::Headers keyed = {{"Idempotency-Key", UniqueName("rest")}};
+  auto third = http.Post(path.c_str(), keyed, R"({"frame": 9502})", "application/json");
+  auto fourth = http.Post(path.c_str(), keyed, R"({"frame": 9502})", "application/json");
+  ASSERT_TRUE(third && fourth);
+  EXPECT_EQ(Json::parse(third->body)["offset"], Json::parse(fourth->body)["offset"]);
+  EXPECT_FALSE(Json::parse(third->body).contains("duplicate"));
+}
+
 TEST_F(GatewayTest, DrainEndsStreamsWithATokenAndExits) {
   GatewayProcess c("gateway_drain", *brokers_, BaseArgs(), dir_->path());
   ASSERT_TRUE(c.WaitReady());

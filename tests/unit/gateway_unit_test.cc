@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/idempotency.h"
 #include "gateway/publisher.h"
 #include "gateway/resume_token.h"
 #include "gateway/status_mapping.h"
@@ -194,6 +195,71 @@ TEST(GatewayMetrics, RendersPrometheusText) {
   EXPECT_THAT(text, HasSubstr("mcorps_gateway_active_streams{kind=\"sse\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("mcorps_gateway_records_pushed_total{api=\"grpc\"} 5\n"));
   EXPECT_THAT(text, HasSubstr("mcorps_gateway_kafka_reachable 1\n"));
+}
+
+PublishResult Result(int64_t offset) {
+  PublishResult r;
+  r.topic = "t";
+  r.partition = 2;
+  r.offset = offset;
+  r.uuid = "u";
+  return r;
+}
+
+TEST(IdempotencyCache, FirstPublishesRetriesGetItsResult) {
+  IdempotencyCache cache({std::chrono::minutes(10), 100});
+  std::vector<absl::StatusOr<PublishResult>> seen;
+  auto record = [&](absl::StatusOr<PublishResult> r) { seen.push_back(std::move(r)); };
+  EXPECT_EQ(cache.Begin("k", record), IdempotencyCache::Action::kPublish);
+  // A retry while the first is in flight waits for it.
+  EXPECT_EQ(cache.Begin("k", record), IdempotencyCache::Action::kWaiting);
+  EXPECT_TRUE(seen.empty());
+  cache.Complete("k", Result(41));
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_TRUE(seen[0].ok());
+  EXPECT_EQ(seen[0]->offset, 41);
+  EXPECT_TRUE(seen[0]->duplicate);
+  // A retry afterwards is answered at once with the same result.
+  EXPECT_EQ(cache.Begin("k", record), IdempotencyCache::Action::kAnswered);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1]->offset, 41);
+  EXPECT_TRUE(seen[1]->duplicate);
+  // Another key publishes.
+  EXPECT_EQ(cache.Begin("other", record), IdempotencyCache::Action::kPublish);
+}
+
+TEST(IdempotencyCache, AFailureIsForgottenSoARetryPublishes) {
+  IdempotencyCache cache({std::chrono::minutes(10), 100});
+  std::vector<absl::StatusOr<PublishResult>> seen;
+  auto record = [&](absl::StatusOr<PublishResult> r) { seen.push_back(std::move(r)); };
+  ASSERT_EQ(cache.Begin("k", record), IdempotencyCache::Action::kPublish);
+  ASSERT_EQ(cache.Begin("k", record), IdempotencyCache::Action::kWaiting);
+  cache.Complete("k", absl::DeadlineExceededError("Kafka did not answer"));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(cache.Begin("k", record), IdempotencyCache::Action::kPublish);
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(IdempotencyCache, BoundedByTimeAndCount) {
+  auto now = std::chrono::steady_clock::time_point{};
+  IdempotencyCache cache({std::chrono::seconds(60), 3}, [&] { return now; });
+  auto ignore = [](absl::StatusOr<PublishResult>) {};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(cache.Begin("k" + std::to_string(i), ignore), IdempotencyCache::Action::kPublish);
+    cache.Complete("k" + std::to_string(i), Result(i));
+  }
+  EXPECT_EQ(cache.size(), 3u);
+  // A fourth key pushes the oldest out: a retry of k0 publishes again.
+  ASSERT_EQ(cache.Begin("k3", ignore), IdempotencyCache::Action::kPublish);
+  cache.Complete("k3", Result(3));
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cache.Begin("k0", ignore), IdempotencyCache::Action::kPublish);
+  EXPECT_EQ(cache.Begin("k1", ignore), IdempotencyCache::Action::kAnswered);
+  // Past the window every result is gone.
+  now += std::chrono::seconds(61);
+  EXPECT_EQ(cache.Begin("k2", ignore), IdempotencyCache::Action::kPublish);
+  EXPECT_EQ(cache.Begin("k3", ignore), IdempotencyCache::Action::kPublish);
 }
 
 }  // namespace
