@@ -92,3 +92,12 @@ add_test(NAME gateway_health_outage_test
          COMMAND sh -c "${gateway_py}" ${PROJECT_SOURCE_DIR} $<TARGET_FILE:mcorps-gateway>
                  ${CMAKE_CURRENT_BINARY_DIR}/gateway_health_outage_test --health-outage)
 set_tests_properties(gateway_health_outage_test PROPERTIES LABELS robustness TIMEOUT 600)
+
+# Who may do what: TLS / mutual TLS, JWTs (libjwt makes the test's tokens), static tokens,
+# permissions reloaded on SIGHUP, quotas. Certificates are made by the openssl command at run time.
+mcorps_add_test(gateway_auth_test LABEL integration TIMEOUT 300
+                SOURCES ${svc_tests}/integration/gateway_auth_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json PkgConfig::JWT)
+target_compile_definitions(gateway_auth_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_auth_test mcorps-gateway)

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "gateway/access.h"
+#include "gateway/client_certs.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/publisher.h"
 #include "gateway/resume_token.h"
@@ -43,6 +45,11 @@ struct GatewayContext {
   const SubscriptionContext* subscriptions = nullptr;
   StreamRegistry* streams = nullptr;
   GatewayMetrics* metrics = nullptr;
+  // Authentication, permissions, quotas (every caller anonymous and unlimited when nothing is
+  // configured). Never null.
+  Access* access = nullptr;
+  // Verifies TLS client certificates (null without --tls-client-ca).
+  const ClientCertVerifier* client_certs = nullptr;
   std::shared_ptr<spdlog::logger> logger;
   StreamLimits limits;
 };

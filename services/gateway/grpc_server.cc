@@ -12,9 +12,11 @@
 
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/record_envelope.h"
@@ -47,6 +49,34 @@ std::string_view Metadata(const grpc::CallbackServerContext* ctx, std::string_vi
 void AddErrorMetadata(grpc::CallbackServerContext* ctx, const absl::Status& s) {
   const std::string path = FieldPathOf(s);
   if (!path.empty()) ctx->AddTrailingMetadata("mcorps-field", path);
+  if (auto retry = RetryAfterOf(s)) {
+    // The gRPC retry design's pushback, and HTTP's Retry-After (whole seconds, rounded up).
+    ctx->AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(retry->count()));
+    ctx->AddTrailingMetadata("retry-after", std::to_string((retry->count() + 999) / 1000));
+  }
+}
+
+// Who is calling: the bearer token (metadata `authorization`) and, with --tls-client-ca, the
+// client certificate, verified here so that an untrusted one is UNAUTHENTICATED.
+absl::StatusOr<Principal> CallPrincipal(const GatewayContext& gw,
+                                        const grpc::CallbackServerContext* ctx) {
+  std::string cn;
+  if (gw.client_certs != nullptr) {
+    std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+    if (auth != nullptr) {
+      const std::vector<grpc::string_ref> leaf = auth->FindPropertyValues("x509_pem_cert");
+      const std::vector<grpc::string_ref> chain = auth->FindPropertyValues("x509_pem_cert_chain");
+      if (!leaf.empty()) {
+        absl::StatusOr<std::string> verified = gw.client_certs->VerifyPem(
+            std::string_view(leaf[0].data(), leaf[0].size()),
+            chain.empty() ? std::string_view()
+                          : std::string_view(chain[0].data(), chain[0].size()));
+        if (!verified.ok()) return verified.status();
+        cn = *std::move(verified);
+      }
+    }
+  }
+  return gw.access->Authenticate(Metadata(ctx, "authorization"), cn);
 }
 
 v1::Encoding ToProto(Encoding e) {
@@ -243,9 +273,17 @@ class PublishReactor final : public grpc::ServerUnaryReactor {
     state_->metrics = gw.metrics;
     state_->correlation_id = req.correlation_id();
     PublishInput input;
-    absl::Status s =
-        ToInput(req, Metadata(ctx, "traceparent"), Metadata(ctx, "idempotency-key"), &input);
+    // Authentication and authorization come first: a refused call causes no Kafka traffic.
+    absl::StatusOr<Principal> principal = CallPrincipal(gw, ctx);
+    absl::Status s = principal.status();
     if (s.ok()) {
+      state_->principal = principal->name;
+      s = ToInput(req, Metadata(ctx, "traceparent"), Metadata(ctx, "idempotency-key"), &input);
+    }
+    if (s.ok()) s = gw.access->Authorize(*principal, Right::kPublish, input.topic);
+    if (s.ok()) s = gw.access->AdmitPublish(*principal, req.ByteSizeLong());
+    if (s.ok()) {
+      input.principal = state_->principal;
       s = gw.publisher->Publish(
           input, [state = state_](absl::StatusOr<PublishResult> r) { state->Done(std::move(r)); });
     }
@@ -270,6 +308,7 @@ class PublishReactor final : public grpc::ServerUnaryReactor {
     v1::PublishResponse* resp = nullptr;
     GatewayMetrics* metrics = nullptr;
     uint64_t correlation_id = 0;
+    std::string principal;
     bool finished = false;
 
     void Done(absl::StatusOr<PublishResult> r) {
@@ -309,6 +348,17 @@ class PublishStreamReactor final
     state_->window = std::max<size_t>(gw.limits.publish_window, 1);
     traceparent_ = std::string(Metadata(ctx, "traceparent"));
     gw_.metrics->StreamOpened(StreamKind::kPublish);
+    absl::StatusOr<Principal> principal = CallPrincipal(gw, ctx);
+    absl::StatusOr<Access::StreamTicket> ticket =
+        principal.ok() ? gw.access->OpenStream(*principal)
+                       : absl::StatusOr<Access::StreamTicket>(principal.status());
+    if (!ticket.ok()) {
+      AddErrorMetadata(ctx, ticket.status());
+      state_->Fail(ticket.status());
+      return;
+    }
+    principal_ = *std::move(principal);
+    ticket_.emplace(*std::move(ticket));
     registration_ = gw_.streams->Register([state = state_] { state->Drain(); });
     if (registration_ == 0) state_->draining = true;
     state_->Step();
@@ -334,7 +384,10 @@ class PublishStreamReactor final
     PublishInput input;
     // A stream's messages carry their own keys (the metadata key would make them all one).
     absl::Status s = ToInput(req, traceparent_, {}, &input);
+    if (s.ok()) s = gw_.access->Authorize(principal_, Right::kPublish, input.topic);
+    if (s.ok()) s = gw_.access->AdmitPublish(principal_, req.ByteSizeLong());
     if (s.ok()) {
+      input.principal = principal_.name;
       std::shared_ptr<State> state = state_;
       GatewayMetrics* metrics = gw_.metrics;
       s = gw_.publisher->Publish(
@@ -422,6 +475,19 @@ class PublishStreamReactor final
       Step();
     }
 
+    // Ends the stream at once with `status` (refused at its start).
+    void Fail(const absl::Status& status) {
+      PublishStreamReactor* finishing = nullptr;
+      {
+        std::lock_guard lock(mu);
+        if (finished || reactor == nullptr) return;
+        finished = true;
+        final_code = status.code();
+        finishing = reactor;
+      }
+      finishing->Finish(ToGrpc(status));
+    }
+
     // Starts what can start. Reads and writes start under the lock (their reactions never run
     // inline); Finish runs after it (OnDone may run inline and take the lock).
     void Step() {
@@ -467,6 +533,8 @@ class PublishStreamReactor final
   GatewayContext& gw_;
   std::shared_ptr<State> state_;
   std::string traceparent_;
+  Principal principal_;
+  std::optional<Access::StreamTicket> ticket_;
   uint64_t registration_ = 0;
 };
 
@@ -482,8 +550,20 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
     state_->format = request.format();
     gw_.metrics->StreamOpened(StreamKind::kSubscribe);
     absl::StatusOr<SubscribeSpec> spec = ToSpec(request);
-    if (!spec.ok()) {
-      state_->FinishWith(spec.status());
+    absl::StatusOr<Principal> principal = CallPrincipal(gw, ctx);
+    absl::Status refused = principal.status();
+    if (refused.ok()) refused = spec.status();
+    if (refused.ok()) refused = gw.access->Authorize(*principal, Right::kSubscribe, spec->topic);
+    if (refused.ok()) {
+      absl::StatusOr<Access::StreamTicket> ticket = gw.access->OpenStream(*principal);
+      if (ticket.ok()) {
+        state_->ticket.emplace(*std::move(ticket));
+      } else {
+        refused = ticket.status();
+      }
+    }
+    if (!refused.ok()) {
+      state_->FinishWith(refused);
       return;
     }
     registration_ = gw_.streams->Register([state = state_] {
@@ -529,6 +609,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
     bool finished = false, stop = false;
     std::string token;  // after the last record handed to gRPC (or the start position)
     absl::StatusCode final_code = absl::StatusCode::kOk;
+    std::optional<Access::StreamTicket> ticket;  // the principal's stream quota
 
     // Starts the next write if none is running (lock held).
     void StartNextLocked() {
@@ -688,9 +769,16 @@ class Service final : public v1::Gateway::CallbackService {
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* ctx,
                                        const v1::ListTopicsRequest*,
                                        v1::ListTopicsResponse* resp) override {
-    for (const TopicEntry& e : gw_.catalog->List()) FillSummary(e, resp->add_topics());
-    gw_.metrics->CountRequest(Api::kGrpc, "ListTopics", absl::StatusCode::kOk);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::StatusOr<Principal> principal = CallPrincipal(gw_, ctx);
+    gw_.metrics->CountRequest(Api::kGrpc, "ListTopics", principal.status().code());
+    if (!principal.ok()) {
+      reactor->Finish(ToGrpc(principal.status()));
+      return reactor;
+    }
+    for (const TopicEntry& e : gw_.catalog->List()) {
+      if (gw_.access->MaySee(*principal, e.name)) FillSummary(e, resp->add_topics());
+    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -699,6 +787,17 @@ class Service final : public v1::Gateway::CallbackService {
                                           const v1::DescribeTopicRequest* req,
                                           v1::TopicDescription* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::StatusOr<Principal> principal = CallPrincipal(gw_, ctx);
+    absl::Status refused = principal.status();
+    if (refused.ok() && !gw_.access->MaySee(*principal, req->topic())) {
+      refused = absl::PermissionDeniedError(
+          absl::StrCat("principal '", principal->name, "' has no right on topic ", req->topic()));
+    }
+    if (!refused.ok()) {
+      gw_.metrics->CountRequest(Api::kGrpc, "DescribeTopic", refused.code());
+      reactor->Finish(ToGrpc(refused));
+      return reactor;
+    }
     // Watermarks take a broker round trip per partition: not on a gRPC thread.
     const bool spawned = gw_.streams->Spawn([this, ctx, reactor, req, resp] {
       absl::Status s = Describe(req->topic(), resp);
@@ -740,6 +839,14 @@ class Service final : public v1::Gateway::CallbackService {
   GatewayContext& gw_;
 };
 
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("TLS: cannot read ", path));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 }  // namespace
 
 struct GrpcServer::Impl {
@@ -762,7 +869,21 @@ absl::Status GrpcServer::Start(const GrpcServerOptions& options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = absl::StrCat(options.host, ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl_->port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file);
+    absl::StatusOr<std::string> key = ReadPem(options.tls_key_file);
+    if (!cert.ok()) return cert.status();
+    if (!key.ok()) return key.status();
+    // Client certificates are requested but checked per call (CallPrincipal), so that an
+    // untrusted one gets UNAUTHENTICATED rather than a failed handshake.
+    grpc::SslServerCredentialsOptions ssl(options.request_client_certs
+                                              ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY
+                                              : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(address, credentials, &impl_->port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   // Clients may keep idle connections alive with pings (every 10 s at most).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);

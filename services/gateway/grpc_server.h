@@ -24,6 +24,10 @@ struct GrpcServerOptions {
   std::string host = "0.0.0.0";
   int port = 0;  // 0: any free port (see port())
   size_t max_message_bytes = 4u << 20;
+  // TLS: PEM files (plaintext when empty). With request_client_certs the handshake asks for a
+  // client certificate without checking it; calls check it (GatewayContext::client_certs).
+  std::string tls_cert_file, tls_key_file;
+  bool request_client_certs = false;
 };
 
 class GrpcServer {

@@ -39,6 +39,12 @@ std::string Dump(const Json& json) {
 
 void ReplyError(httplib::Response& res, const absl::Status& s) {
   const int http = HttpStatusFor(s);
+  if (auto retry = RetryAfterOf(s)) {
+    res.set_header("Retry-After", std::to_string((retry->count() + 999) / 1000));
+  }
+  if (s.code() == absl::StatusCode::kUnauthenticated) {
+    res.set_header("WWW-Authenticate", "Bearer");
+  }
   Json error = {{"code", http},
                 {"status", absl::StatusCodeToString(s.code())},
                 {"message", ToString(s.message())}};
@@ -244,33 +250,51 @@ struct HttpServer::Impl {
 
   GatewayContext gw;
   std::shared_ptr<Metrics> library_metrics;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;  // httplib::Server, or httplib::SSLServer with TLS
   std::thread thread;
   int port = 0;
 
   void Routes(const HttpServerOptions& options);
   void PublishRecords(const httplib::Request& req, httplib::Response& res);
   void SubscribeRecords(const httplib::Request& req, httplib::Response& res);
-  void ListTopics(httplib::Response& res);
-  void DescribeTopic(const std::string& topic, httplib::Response& res);
+  void ListTopics(const httplib::Request& req, httplib::Response& res);
+  void DescribeTopic(const httplib::Request& req, const std::string& topic, httplib::Response& res);
+
+  // Who is calling: the bearer token and, over TLS with --tls-client-ca, the client certificate
+  // (an untrusted one is refused here, with 401, not in the handshake).
+  absl::StatusOr<Principal> RequestPrincipal(const httplib::Request& req) const {
+    std::string cn;
+    if (gw.client_certs != nullptr && req.ssl != nullptr) {
+      X509* peer = SSL_get1_peer_certificate(req.ssl);
+      if (peer != nullptr) {
+        absl::StatusOr<std::string> verified =
+            ClientCertVerifier::CheckPeer(peer, SSL_get_verify_result(req.ssl));
+        X509_free(peer);
+        if (!verified.ok()) return verified.status();
+        cn = *std::move(verified);
+      }
+    }
+    return gw.access->Authenticate(req.get_header_value("Authorization"), cn);
+  }
 };
 
 void HttpServer::Impl::Routes(const HttpServerOptions& options) {
-  server.Post(
+  server->Post(
       R"(/v1/topics/([^/]+)/records)",
       [this](const httplib::Request& req, httplib::Response& res) { PublishRecords(req, res); });
-  server.Get(
+  server->Get(
       R"(/v1/topics/([^/]+)/records)",
       [this](const httplib::Request& req, httplib::Response& res) { SubscribeRecords(req, res); });
-  server.Get("/v1/topics",
-             [this](const httplib::Request&, httplib::Response& res) { ListTopics(res); });
-  server.Get(R"(/v1/topics/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    DescribeTopic(req.matches[1], res);
+  server->Get("/v1/topics", [this](const httplib::Request& req, httplib::Response& res) {
+    ListTopics(req, res);
   });
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  server->Get(R"(/v1/topics/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    DescribeTopic(req, req.matches[1], res);
+  });
+  server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     ReplyJson(res, {{"status", "alive"}});
   });
-  server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     if (gw.streams->draining()) {
       ReplyJson(res, {{"status", "not ready"}, {"reason", "draining"}}, 503);
     } else if (!gw.catalog->reachable()) {
@@ -279,16 +303,16 @@ void HttpServer::Impl::Routes(const HttpServerOptions& options) {
       ReplyJson(res, {{"status", "ready"}});
     }
   });
-  server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::string text = library_metrics ? library_metrics->RenderPrometheus("messagecorps") : "";
     text += gw.metrics->RenderPrometheus();
     res.set_content(text, "text/plain; version=0.0.4");
   });
-  server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+  server->Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(OpenApiJson()), "application/json");
   });
   // httplib answers some errors itself (404 no route, 413 body too large): give them a JSON body.
-  server.set_error_handler(
+  server->set_error_handler(
       [max = options.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
         if (res.status == 413) {
@@ -300,7 +324,7 @@ void HttpServer::Impl::Routes(const HttpServerOptions& options) {
                      absl::NotFoundError(absl::StrCat("no route for ", req.method, " ", req.path)));
         }
       });
-  server.set_exception_handler(
+  server->set_exception_handler(
       [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
         try {
@@ -316,6 +340,15 @@ void HttpServer::Impl::Routes(const HttpServerOptions& options) {
 
 void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Response& res) {
   const std::string topic = req.matches[1];
+  // Authentication and authorization come first: a refused request causes no Kafka traffic.
+  absl::StatusOr<Principal> principal = RequestPrincipal(req);
+  absl::Status refused = principal.status();
+  if (refused.ok()) refused = gw.access->Authorize(*principal, Right::kPublish, topic);
+  if (refused.ok()) refused = gw.access->AdmitPublish(*principal, req.body.size());
+  if (!refused.ok()) {
+    gw.metrics->CountRequest(Api::kHttp, "Publish", refused.code());
+    return ReplyError(res, refused);
+  }
   const MediaType media = ParseMediaType(req.get_header_value("Content-Type"));
   const std::string traceparent = req.get_header_value("traceparent");
   const std::string idempotency_key = req.get_header_value("Idempotency-Key");
@@ -355,6 +388,7 @@ void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Resp
   base.partition = partition;
   base.traceparent = traceparent;
   base.idempotency_key = idempotency_key;
+  base.principal = principal->name;
   if (binary) {
     std::string encoding = req.get_param_value("encoding");
     if (encoding.empty() && media.params.count("encoding")) encoding = media.params.at("encoding");
@@ -465,12 +499,20 @@ void HttpServer::Impl::PublishRecords(const httplib::Request& req, httplib::Resp
 
 void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Response& res) {
   bool hex = false;
+  absl::StatusOr<Principal> principal = RequestPrincipal(req);
+  absl::Status refused = principal.status();
   absl::StatusOr<SubscribeSpec> spec = SpecFromRequest(req, req.matches[1], &hex);
-  if (!spec.ok()) {
-    gw.metrics->CountRequest(Api::kHttp, "Subscribe", spec.status().code());
-    return ReplyError(res, spec.status());
+  if (refused.ok()) refused = spec.status();
+  if (refused.ok()) refused = gw.access->Authorize(*principal, Right::kSubscribe, spec->topic);
+  absl::StatusOr<Access::StreamTicket> ticket = refused.ok()
+                                                    ? gw.access->OpenStream(*principal)
+                                                    : absl::StatusOr<Access::StreamTicket>(refused);
+  if (!ticket.ok()) {
+    gw.metrics->CountRequest(Api::kHttp, "Subscribe", ticket.status().code());
+    return ReplyError(res, ticket.status());
   }
   struct Stream {
+    std::optional<Access::StreamTicket> ticket;  // the principal's stream quota
     std::unique_ptr<Subscription> sub;
     std::atomic<bool> stop{false};
     uint64_t registration = 0;
@@ -478,6 +520,7 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
     std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
   };
   auto stream = std::make_shared<Stream>();
+  stream->ticket.emplace(*std::move(ticket));
   stream->registration = gw.streams->Register([stream] { stream->stop = true; });
   if (stream->registration == 0) {
     gw.metrics->CountRequest(Api::kHttp, "Subscribe", absl::StatusCode::kUnavailable);
@@ -543,9 +586,15 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
       });
 }
 
-void HttpServer::Impl::ListTopics(httplib::Response& res) {
+void HttpServer::Impl::ListTopics(const httplib::Request& req, httplib::Response& res) {
+  absl::StatusOr<Principal> principal = RequestPrincipal(req);
+  if (!principal.ok()) {
+    gw.metrics->CountRequest(Api::kHttp, "ListTopics", principal.status().code());
+    return ReplyError(res, principal.status());
+  }
   Json topics = Json::array();
   for (const TopicEntry& e : gw.catalog->List()) {
+    if (!gw.access->MaySee(*principal, e.name)) continue;
     Json t = {{"name", e.name}};
     t["type"] = e.binding ? Json(e.binding->type->full_name()) : Json(nullptr);
     t["encoding"] =
@@ -558,7 +607,18 @@ void HttpServer::Impl::ListTopics(httplib::Response& res) {
   ReplyJson(res, {{"topics", topics}});
 }
 
-void HttpServer::Impl::DescribeTopic(const std::string& topic, httplib::Response& res) {
+void HttpServer::Impl::DescribeTopic(const httplib::Request& req, const std::string& topic,
+                                     httplib::Response& res) {
+  absl::StatusOr<Principal> principal = RequestPrincipal(req);
+  absl::Status refused = principal.status();
+  if (refused.ok() && !gw.access->MaySee(*principal, topic)) {
+    refused = absl::PermissionDeniedError(
+        absl::StrCat("principal '", principal->name, "' has no right on topic ", topic));
+  }
+  if (!refused.ok()) {
+    gw.metrics->CountRequest(Api::kHttp, "DescribeTopic", refused.code());
+    return ReplyError(res, refused);
+  }
   absl::StatusOr<TopicInfo> info = gw.catalog->Describe(topic);
   gw.metrics->CountRequest(Api::kHttp, "DescribeTopic", info.status().code());
   if (!info.ok()) return ReplyError(res, info.status());
@@ -581,33 +641,58 @@ HttpServer::HttpServer(GatewayContext context, std::shared_ptr<Metrics> library_
 HttpServer::~HttpServer() { Stop(); }
 
 absl::Status HttpServer::Start(const HttpServerOptions& options) {
+  if (options.tls_cert_file.empty()) {
+    impl_->server = std::make_unique<httplib::Server>();
+  } else {
+    const std::string cert = options.tls_cert_file, key = options.tls_key_file;
+    const std::string ca = options.tls_client_ca_file;
+    auto tls = std::make_unique<httplib::SSLServer>([cert, key, ca](SSL_CTX& ctx) {
+      if (SSL_CTX_use_certificate_chain_file(&ctx, cert.c_str()) != 1 ||
+          SSL_CTX_use_PrivateKey_file(&ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        return false;
+      }
+      if (!ca.empty()) {
+        // Ask for a client certificate and verify it, but let the handshake succeed either way:
+        // RequestPrincipal answers an untrusted one with 401 (SSL_get_verify_result).
+        if (SSL_CTX_load_verify_locations(&ctx, ca.c_str(), nullptr) != 1) return false;
+        SSL_CTX_set_client_CA_list(&ctx, SSL_load_client_CA_file(ca.c_str()));
+        SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+      }
+      return true;
+    });
+    if (!tls->is_valid()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTP TLS: cannot use ", cert, " / ", key, ca.empty() ? "" : " / ", ca));
+    }
+    impl_->server = std::move(tls);
+  }
   const int threads = std::max(options.threads, 2);
-  impl_->server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  impl_->server.set_payload_max_length(options.max_body_bytes);
-  impl_->server.set_keep_alive_timeout(options.keep_alive.count());
-  impl_->server.set_read_timeout(options.keep_alive.count());
+  impl_->server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl_->server->set_payload_max_length(options.max_body_bytes);
+  impl_->server->set_keep_alive_timeout(options.keep_alive.count());
+  impl_->server->set_read_timeout(options.keep_alive.count());
   const auto slow =
       std::chrono::duration_cast<std::chrono::seconds>(impl_->gw.limits.slow_subscriber_timeout);
-  impl_->server.set_write_timeout(std::max<int64_t>(slow.count(), 1));
+  impl_->server->set_write_timeout(std::max<int64_t>(slow.count(), 1));
   impl_->Routes(options);
   if (options.port == 0) {
-    impl_->port = impl_->server.bind_to_any_port(options.host);
-  } else if (impl_->server.bind_to_port(options.host, options.port)) {
+    impl_->port = impl_->server->bind_to_any_port(options.host);
+  } else if (impl_->server->bind_to_port(options.host, options.port)) {
     impl_->port = options.port;
   }
   if (impl_->port <= 0) {
     return absl::UnavailableError(
         absl::StrCat("HTTP: cannot listen on ", options.host, ":", options.port));
   }
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  impl_->thread = std::thread([this] { impl_->server->listen_after_bind(); });
   return absl::OkStatus();
 }
 
 int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::Stop() {
-  if (!impl_->thread.joinable()) return;
-  impl_->server.stop();
+  if (!impl_->thread.joinable()) return;  // also when never started
+  impl_->server->stop();
   impl_->thread.join();
 }
 

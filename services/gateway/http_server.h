@@ -41,6 +41,9 @@ struct HttpServerOptions {
   size_t max_body_bytes = 4u << 20;
   int threads = 64;
   std::chrono::seconds keep_alive{5};
+  // HTTPS: PEM files (plain HTTP when empty). With a client CA, client certificates are requested
+  // and verified against it; the result is checked per request (GatewayContext::client_certs).
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
 };
 
 class HttpServer {

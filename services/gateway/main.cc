@@ -11,12 +11,16 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
 
 #include "common/shutdown.h"
 #include "common/topics.h"
+#include "gateway/access.h"
+#include "gateway/client_certs.h"
 #include "gateway/gateway_context.h"
 #include "gateway/grpc_server.h"
 #include "gateway/http_server.h"
@@ -39,6 +43,9 @@ int main(int argc, char** argv) {
   int64_t drain_ms = 10000, slow_ms = 30000, idempotency_window_ms = 600000;
   size_t idempotency_max_keys = 100000;
   gw::StreamLimits limits;
+  gw::AccessOptions access_options;
+  std::string tls_cert, tls_key, tls_client_ca;
+  int64_t jwt_leeway_s = 30;
   app.add_option("--brokers", brokers, "bootstrap servers (default $MESSAGECORPS_BROKERS)");
   app.add_option("--host", host, "address both servers listen on");
   app.add_option("--grpc-port", grpc_port, "gRPC port (0: any free port, printed on stdout)");
@@ -69,7 +76,39 @@ int main(int argc, char** argv) {
                  "most results kept for retries (the oldest go first)");
   app.add_option("--fetch-kbytes", fetch_kbytes,
                  "per subscription: prefetched KiB per partition (queued.max.messages.kbytes)");
+  app.add_option("--tls-cert", tls_cert, "server certificate chain (PEM): TLS on both ports");
+  app.add_option("--tls-key", tls_key, "server private key (PEM)");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "CA certificates (PEM) client certificates are verified against (mutual TLS)");
+  app.add_flag("--mtls-principal", access_options.mtls_principal,
+               "a trusted client certificate authenticates: its common name is the principal");
+  app.add_option("--tokens-file", access_options.tokens_file,
+                 "static bearer tokens, '<token> <principal>' per line");
+  app.add_option("--jwt-hs256-secret-file", access_options.jwt_hs256_secret_file,
+                 "secret for HS256-signed JWT bearer tokens (>= 32 bytes)");
+  app.add_option("--jwt-rs256-public-key", access_options.jwt_rs256_public_key_file,
+                 "RSA public key (PEM) for RS256-signed JWT bearer tokens");
+  app.add_option("--jwt-issuer", access_options.jwt_issuer, "required JWT iss");
+  app.add_option("--jwt-audience", access_options.jwt_audience, "required JWT aud");
+  app.add_option("--jwt-leeway-s", jwt_leeway_s, "clock skew allowed on exp / nbf");
+  app.add_option("--permissions", access_options.permissions_file,
+                 "principal -> publish/subscribe rights per topic (reloaded on SIGHUP)");
+  app.add_option("--quotas", access_options.quotas_file,
+                 "per-principal messages/s, bytes/s, streams (reloaded on SIGHUP)");
   CLI11_PARSE(app, argc, argv);
+  access_options.jwt_leeway = std::chrono::seconds(jwt_leeway_s);
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::cerr << "mcorps-gateway: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  if (!tls_client_ca.empty() && tls_cert.empty()) {
+    std::cerr << "mcorps-gateway: --tls-client-ca needs --tls-cert/--tls-key\n";
+    return 2;
+  }
+  if (access_options.mtls_principal && tls_client_ca.empty()) {
+    std::cerr << "mcorps-gateway: --mtls-principal needs --tls-client-ca\n";
+    return 2;
+  }
   limits.slow_subscriber_timeout = std::chrono::milliseconds(slow_ms);
 
   auto logger = messagecorps::logging::MakeLoggerFromEnvironment("gateway");
@@ -123,6 +162,21 @@ int main(int argc, char** argv) {
     logger->warn("no --resume-secret-file: resume tokens only work on this process");
   }
 
+  auto access = gw::Access::Create(access_options);
+  if (!access.ok()) {
+    std::cerr << "mcorps-gateway: " << access.status().message() << "\n";
+    return 2;
+  }
+  std::unique_ptr<gw::ClientCertVerifier> client_certs;
+  if (!tls_client_ca.empty()) {
+    auto verifier = gw::ClientCertVerifier::Create(tls_client_ca);
+    if (!verifier.ok()) {
+      std::cerr << "mcorps-gateway: " << verifier.status().message() << "\n";
+      return 2;
+    }
+    client_certs = *std::move(verifier);
+  }
+
   auto metrics = std::make_shared<messagecorps::Metrics>("gateway");
   messagecorps::ProducerConfig pc;
   static_cast<messagecorps::ClientConfig&>(pc) = client;
@@ -170,6 +224,8 @@ int main(int argc, char** argv) {
   context.subscriptions = &subscriptions;
   context.streams = &streams;
   context.metrics = &gateway_metrics;
+  context.access = access->get();
+  context.client_certs = client_certs.get();
   context.logger = logger;
   context.limits = limits;
 
@@ -178,6 +234,9 @@ int main(int argc, char** argv) {
   grpc_options.host = host;
   grpc_options.port = grpc_port;
   grpc_options.max_message_bytes = max_message_bytes;
+  grpc_options.tls_cert_file = tls_cert;
+  grpc_options.tls_key_file = tls_key;
+  grpc_options.request_client_certs = !tls_client_ca.empty();
   if (auto s = grpc_server.Start(grpc_options); !s.ok()) {
     logger->critical("{}", s.ToString());
     return 1;
@@ -188,6 +247,9 @@ int main(int argc, char** argv) {
   http_options.port = http_port;
   http_options.max_body_bytes = max_message_bytes;
   http_options.threads = http_threads;
+  http_options.tls_cert_file = tls_cert;
+  http_options.tls_key_file = tls_key;
+  http_options.tls_client_ca_file = tls_client_ca;
   if (auto s = http_server.Start(http_options); !s.ok()) {
     logger->critical("{}", s.ToString());
     return 1;
@@ -202,7 +264,20 @@ int main(int argc, char** argv) {
                http_server.port(), client.brokers);
 
   ms::InstallStopSignals();
-  while (!ms::WaitForStop(std::chrono::seconds(1))) {
+  // SIGHUP: re-read the permissions and quotas files (the handler only sets a flag).
+  static std::atomic<bool> reload{false};
+  struct sigaction hup {};
+  hup.sa_handler = [](int) { reload.store(true); };
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
+  while (!ms::WaitForStop(std::chrono::milliseconds(200))) {
+    if (reload.exchange(false)) {
+      if (auto s = (*access)->Reload(); s.ok()) {
+        logger->info("SIGHUP: permissions and quotas reloaded");
+      } else {
+        logger->error("SIGHUP: kept the previous permissions and quotas: {}", s.ToString());
+      }
+    }
   }
 
   const auto started = std::chrono::steady_clock::now();

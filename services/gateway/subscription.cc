@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "gateway/topic_catalog.h"
 #include "messagecorps/admin.h"
@@ -63,9 +66,20 @@ absl::StatusOr<std::unique_ptr<Subscription>> Subscription::Open(
                      "a group starts at latest or earliest (or a resume token); "
                      "timestamps and offsets are for fan-out subscriptions");
     }
-    if (token) {
-      return absl::UnimplementedError("resume tokens on group subscriptions are not supported yet");
-    }
+    if (token) sub->token_seeks_ = token->next_offsets;
+    Subscription* raw = sub.get();
+    // Called inside Poll, on the thread calling Next.
+    cc.on_assign = [raw](const std::vector<TopicPartition>& parts) {
+      for (const TopicPartition& tp : parts) raw->assigned_now_.push_back(tp.partition);
+    };
+    cc.on_revoke = [raw](const std::vector<TopicPartition>& parts) {
+      std::lock_guard lock(raw->mu_);
+      for (const TopicPartition& tp : parts) {
+        raw->revoked_.push_back(tp.partition);
+        raw->position_.next_offsets.erase(tp.partition);
+        raw->to_commit_.erase(tp.partition);
+      }
+    };
     cc.group_id = spec.group;
     cc.start = spec.start == SubscribeSpec::Start::kEarliest ? StartOffset::kEarliest
                                                              : StartOffset::kLatest;
@@ -159,6 +173,26 @@ absl::StatusOr<std::vector<Delivery>> Subscription::Next(std::chrono::millisecon
   }
   absl::StatusOr<std::vector<ReceivedMessage>> records = consumer_->Poll(timeout);
   if (!records.ok()) return records.status();
+  // A resume token's positions, for partitions assigned just now: seek there, and drop what was
+  // fetched from the committed offset.
+  std::vector<int32_t> sought;
+  for (int32_t p : std::exchange(assigned_now_, {})) {
+    auto it = token_seeks_.find(p);
+    if (it == token_seeks_.end()) continue;
+    absl::Status s =
+        consumer_->Seek(TopicPartition{spec_.topic, p, it->second}, context_.request_timeout);
+    if (!s.ok() && context_.client.logger) {
+      context_.client.logger->warn("resume token: seek {}[{}] to {}: {}", spec_.topic, p,
+                                   it->second, s.ToString());
+    }
+    token_seeks_.erase(it);
+    sought.push_back(p);
+  }
+  if (!sought.empty()) {
+    std::erase_if(*records, [&](const ReceivedMessage& m) {
+      return std::find(sought.begin(), sought.end(), m.partition()) != sought.end();
+    });
+  }
   std::vector<Delivery> out;
   out.reserve(records->size());
   std::lock_guard lock(mu_);
@@ -175,6 +209,18 @@ void Subscription::MarkWritten(int32_t partition, int64_t offset) {
   std::lock_guard lock(mu_);
   int64_t& next = to_commit_[partition];
   next = std::max(next, offset + 1);
+}
+
+void Subscription::MarkCommittable(int32_t partition, int64_t next_offset) {
+  if (!group()) return;
+  std::lock_guard lock(mu_);
+  int64_t& next = to_commit_[partition];
+  next = std::max(next, next_offset);
+}
+
+std::vector<int32_t> Subscription::TakeRevoked() {
+  std::lock_guard lock(mu_);
+  return std::exchange(revoked_, {});
 }
 
 std::string Subscription::Token() const {

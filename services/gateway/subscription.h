@@ -11,7 +11,9 @@
 // Group: the consumer joins `group`; partitions without a committed offset start at the given
 // position (latest or earliest). Delivered positions are committed after the front end wrote the
 // records (MarkWritten): at-least-once towards the gateway; a client that needs at-least-once
-// processing uses acknowledgements (SubscribeAcked).
+// processing uses acknowledgements (SubscribeAcked, MarkCommittable). A resume token overrides
+// the committed offset of each partition it names, once, when that partition is first assigned to
+// this subscription (records fetched from the committed offset before the seek are dropped).
 //
 // Memory: the consumer prefetches at most `fetch_kbytes` per partition (queued.max.messages.kbytes)
 // and one fetch response; records are handed out in batches of at most `max_batch`.
@@ -85,6 +87,11 @@ class Subscription {
   // The front end wrote the record at `offset` of `partition` (group: it is committed by the next
   // Next call; fan-out: nothing to do).
   void MarkWritten(int32_t partition, int64_t offset);
+  // Group: commit `partition` up to (not including) `next_offset` with the next Next call (what
+  // acknowledgements allow: AckTracker::TakeCommittable).
+  void MarkCommittable(int32_t partition, int64_t next_offset);
+  // Group: partitions taken away by rebalances since the last call.
+  std::vector<int32_t> TakeRevoked();
 
   // The token after every record Next returned so far.
   std::string Token() const;
@@ -107,6 +114,10 @@ class Subscription {
   mutable std::mutex mu_;
   ResumePosition position_;               // next offset per partition delivered so far
   std::map<int32_t, int64_t> to_commit_;  // partition -> next offset, written, not committed
+  // Group + resume token: where the token puts each partition, applied when it is first assigned.
+  std::map<int32_t, int64_t> token_seeks_;
+  std::vector<int32_t> assigned_now_;  // filled by on_assign inside Poll
+  std::vector<int32_t> revoked_;       // filled by on_revoke inside Poll
 };
 
 }  // namespace messagecorps::gateway
