@@ -201,8 +201,8 @@ absl::StatusOr<std::vector<std::string>> AdminClient::ListTopics(std::chrono::mi
 absl::StatusOr<std::vector<TopicInfo>> AdminClient::DescribeTopics(
     std::chrono::milliseconds timeout, bool include_internal) {
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(impl_->rk.get(), 1, nullptr, &md, Ms(timeout));
-  if (err) return KafkaError(err, "describe topics", true);
+  // Typed errors (authentication, TLS, unreachable) as DescribeTopic gives them.
+  if (absl::Status s = impl_->Metadata(timeout, "describe topics", &md); !s.ok()) return s;
   std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
       md, rd_kafka_metadata_destroy);
   std::vector<TopicInfo> out;

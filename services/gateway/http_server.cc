@@ -298,7 +298,12 @@ void HttpServer::Impl::Routes(const HttpServerOptions& options) {
     if (gw.streams->draining()) {
       ReplyJson(res, {{"status", "not ready"}, {"reason", "draining"}}, 503);
     } else if (!gw.catalog->reachable()) {
-      ReplyJson(res, {{"status", "not ready"}, {"reason", "Kafka is not reachable"}}, 503);
+      const absl::Status why = gw.catalog->last_error();
+      ReplyJson(res,
+                {{"status", "not ready"},
+                 {"reason", why.ok() ? std::string("Kafka is not reachable")
+                                     : absl::StrCat("Kafka is not reachable: ", why.message())}},
+                503);
     } else {
       ReplyJson(res, {{"status", "ready"}});
     }

@@ -22,6 +22,7 @@ TopicCatalog::~TopicCatalog() { Stop(); }
 void TopicCatalog::Start(std::function<void(bool)> on_reachable) {
   on_reachable_ = std::move(on_reachable);
   const bool up = Refresh();
+  if (!up) logger_->warn("Kafka not reachable: {}", last_error().ToString());
   if (on_reachable_) on_reachable_(up);
   thread_ = std::thread([this] { Run(); });
 }
@@ -47,8 +48,7 @@ void TopicCatalog::Run() {
       if (up) {
         logger_->info("Kafka reachable again");
       } else {
-        logger_->warn("Kafka not reachable: no metadata answer within {} ms",
-                      options_.request_timeout.count());
+        logger_->warn("Kafka not reachable: {}", last_error().ToString());
       }
       if (on_reachable_) on_reachable_(up);
     }
@@ -63,6 +63,7 @@ bool TopicCatalog::Refresh() {
   last_refresh_ = std::chrono::steady_clock::now();
   if (!topics.ok()) {
     reachable_ = false;
+    last_error_ = topics.status();
     logger_->debug("metadata: {}", topics.status().ToString());
     return false;
   }
@@ -72,12 +73,18 @@ bool TopicCatalog::Refresh() {
   }
   ever_answered_ = true;
   reachable_ = true;
+  last_error_ = absl::OkStatus();
   return true;
 }
 
 bool TopicCatalog::reachable() const {
   std::lock_guard lock(mu_);
   return reachable_;
+}
+
+absl::Status TopicCatalog::last_error() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
 }
 
 absl::StatusOr<ResolvedTopic> TopicCatalog::Resolve(std::string_view topic) {

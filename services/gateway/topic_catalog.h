@@ -67,6 +67,9 @@ class TopicCatalog {
 
   // The last metadata request was answered.
   bool reachable() const;
+  // Why the last metadata request failed (OK while reachable): the library's typed error, e.g.
+  // authentication or TLS against a secured cluster, with secrets already redacted.
+  absl::Status last_error() const;
 
   // The topic if it can be used. kNotFound: not in Kafka (after a forced refresh) and not bound,
   // or bound but not in Kafka; kFailedPrecondition: in Kafka but no type is bound; kUnavailable:
@@ -94,6 +97,7 @@ class TopicCatalog {
   std::map<std::string, int, std::less<>> partitions_;  // topics in Kafka -> partition count
   bool ever_answered_ = false;
   bool reachable_ = false;
+  absl::Status last_error_;
   std::chrono::steady_clock::time_point last_refresh_{};
 
   std::mutex refresh_mu_;  // one metadata request at a time

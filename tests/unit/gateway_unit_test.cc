@@ -5,10 +5,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "gateway/ack_tracker.h"
+#include "gateway/client_sources.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/idempotency.h"
 #include "gateway/publisher.h"
@@ -260,6 +264,134 @@ TEST(IdempotencyCache, BoundedByTimeAndCount) {
   now += std::chrono::seconds(61);
   EXPECT_EQ(cache.Begin("k2", ignore), IdempotencyCache::Action::kPublish);
   EXPECT_EQ(cache.Begin("k3", ignore), IdempotencyCache::Action::kPublish);
+}
+
+TEST(AckTracker, CommitsOnlyTheContiguousAcknowledgedPrefix) {
+  AckTracker<std::string> acks(
+      {/*max_unacked=*/3, /*max_unacked_bytes=*/1000, std::chrono::milliseconds(100)});
+  for (int64_t o = 10; o < 13; ++o) acks.Delivered(0, o, "r" + std::to_string(o), 10);
+  EXPECT_FALSE(acks.HasRoom());
+  EXPECT_TRUE(acks.Ack(0, 11));
+  EXPECT_TRUE(acks.TakeCommittable().empty());  // 10 is still outstanding
+  EXPECT_TRUE(acks.HasRoom());
+  EXPECT_FALSE(acks.Ack(0, 11));  // twice: ignored
+  EXPECT_FALSE(acks.Ack(0, 99));  // never delivered: ignored
+  EXPECT_TRUE(acks.Ack(0, 10));
+  EXPECT_EQ(acks.TakeCommittable(), (std::map<int32_t, int64_t>{{0, 12}}));
+  EXPECT_EQ(acks.outstanding(), 1u);
+  EXPECT_EQ(acks.outstanding_bytes(), 10u);
+}
+
+TEST(AckTracker, OverdueRecordsAreDeliveredAgainAndRevokedOnesForgotten) {
+  auto now = std::chrono::steady_clock::time_point{};
+  AckTracker<std::string> acks({10, 1000, std::chrono::milliseconds(100)}, [&] { return now; });
+  acks.Delivered(0, 1, "a", 1);
+  acks.Delivered(1, 5, "b", 1);
+  now += std::chrono::milliseconds(99);
+  EXPECT_TRUE(acks.TakeExpired().empty());
+  now += std::chrono::milliseconds(1);
+  auto expired = acks.TakeExpired();
+  ASSERT_EQ(expired.size(), 2u);
+  EXPECT_EQ(expired[0].payload, "a");
+  EXPECT_EQ(expired[0].delivery_count, 2u);
+  EXPECT_TRUE(acks.TakeExpired().empty());  // its timer restarted
+  acks.Forget({1});
+  EXPECT_EQ(acks.outstanding(), 1u);
+  now += std::chrono::milliseconds(100);
+  expired = acks.TakeExpired();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].delivery_count, 3u);
+  EXPECT_EQ(acks.redeliveries(), 3u);
+}
+
+// The client configuration's sources and their precedence: -X over -F (later files over earlier)
+// over $MESSAGECORPS_CLIENT_CONFIG; brokers from --brokers, bootstrap.servers,
+// $MESSAGECORPS_BROKERS.
+class ClientSourcesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gateway_client_sources_" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    unsetenv(kClientConfigEnvironmentVariable);
+    unsetenv("MESSAGECORPS_BROKERS");
+  }
+  void TearDown() override {
+    unsetenv(kClientConfigEnvironmentVariable);
+    unsetenv("MESSAGECORPS_BROKERS");
+    std::filesystem::remove_all(dir_);
+  }
+  std::string File(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ClientSourcesTest, PrecedenceXOverFOverEnvironment) {
+  setenv(kClientConfigEnvironmentVariable,
+         File("env.properties",
+              "bootstrap.servers=env:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+              "client.id=env\nacks=1\n")
+             .c_str(),
+         1);
+  ClientConfigSources sources;
+  sources.property_files = {File("a.properties", "client.id=a\nacks=all\nlinger.ms=7\n"),
+                            File("b.properties", "client.id=b\n")};
+  sources.properties = {"client.id=x", "linger.ms=5", "linger.ms=6"};
+  auto config = LoadClientConfig(sources);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->brokers, "env:9092");  // only the environment's file names brokers
+  EXPECT_EQ(config->properties.count("bootstrap.servers"), 0u);
+  EXPECT_EQ(config->properties.at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(config->properties.at("client.id"), "x");
+  EXPECT_EQ(config->properties.at("acks"), "all");
+  EXPECT_EQ(config->properties.at("linger.ms"), "6");
+
+  sources.brokers = "cli:9092";  // --brokers wins over every bootstrap.servers
+  sources.properties.push_back("bootstrap.servers=x:9092");
+  EXPECT_EQ(LoadClientConfig(sources)->brokers, "cli:9092");
+  sources.brokers.clear();
+  EXPECT_EQ(LoadClientConfig(sources)->brokers, "x:9092");
+
+  sources.use_environment = false;  // tests that must not read it
+  sources.properties.pop_back();
+  EXPECT_EQ(LoadClientConfig(sources).status().code(), absl::StatusCode::kInvalidArgument);
+  setenv("MESSAGECORPS_BROKERS", "fallback:9092", 1);
+  sources.use_environment = true;
+  unsetenv(kClientConfigEnvironmentVariable);
+  EXPECT_EQ(LoadClientConfig(sources)->brokers, "fallback:9092");
+}
+
+TEST_F(ClientSourcesTest, ErrorsNameTheSourceNeverAValue) {
+  ClientConfigSources sources;
+  sources.brokers = "b:9092";
+  setenv(kClientConfigEnvironmentVariable, (dir_ / "missing.properties").c_str(), 1);
+  auto missing = LoadClientConfig(sources);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("$MESSAGECORPS_CLIENT_CONFIG"));
+  unsetenv(kClientConfigEnvironmentVariable);
+
+  sources.property_files = {
+      File("bad.properties", "sasl.password=hunter2-secret\nsasl.password hunter3-secret\n")};
+  auto bad = LoadClientConfig(sources);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("bad.properties:2"));
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::Not(HasSubstr("hunter")));
+
+  sources.property_files.clear();
+  sources.properties = {"sasl.password"};  // a -X without '=' (a value typed as a key)
+  auto x = LoadClientConfig(sources);
+  EXPECT_EQ(x.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(x.status().message(), HasSubstr("-X"));
+
+  sources.properties = {"sasl.password=hunter4-secret"};
+  sources.brokers.clear();
+  auto none = LoadClientConfig(sources);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(none.status().message(), HasSubstr("no brokers"));
+  EXPECT_THAT(std::string(none.status().message()), ::testing::Not(HasSubstr("hunter")));
 }
 
 }  // namespace
