@@ -75,6 +75,8 @@ class AckTracker {
   bool HasRoom() const {
     return count_ < options_.max_unacked && bytes_ < options_.max_unacked_bytes;
   }
+  // How many more records may be delivered now (0 when !HasRoom()).
+  size_t Room() const { return HasRoom() ? options_.max_unacked - count_ : 0; }
 
   struct Redelivery {
     int32_t partition;

@@ -10,15 +10,19 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/ack_tracker.h"
 #include "gateway/record_envelope.h"
 #include "messagecorps/error.h"
 #include "messagecorps/gateway/v1/gateway.grpc.pb.h"
@@ -541,21 +545,122 @@ class PublishStreamReactor final
 // ---------------------------------------------------------------------------------------------
 // Subscribe: a pump thread polls the subscription into a bounded queue; the reactor writes it.
 
-class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResponse> {
+using SubscribeWriteBase = grpc::ServerWriteReactor<v1::SubscribeResponse>;
+using SubscribeBidiBase = grpc::ServerBidiReactor<v1::SubscribeControl, v1::SubscribeResponse>;
+
+// Gives both reactor kinds one ReadDone hook (only the bidirectional one reads).
+template <class Base>
+class ReadHook : public Base {
+ protected:
+  virtual void ReadDone(bool) {}
+};
+template <>
+class ReadHook<SubscribeBidiBase> : public SubscribeBidiBase {
  public:
+  void OnReadDone(bool ok) override { ReadDone(ok); }
+
+ protected:
+  virtual void ReadDone(bool) {}
+};
+
+// Subscribe (Base = ServerWriteReactor: the request comes with the call) and SubscribeAcked
+// (Base = ServerBidiReactor: the first message read is the request, then acknowledgements). One
+// pump thread per stream reads from the Subscription into a bounded queue that gRPC writes from.
+// Acknowledged streams keep every delivered record in an AckTracker until it is acknowledged: the
+// pump stops fetching while max_unacked records are outstanding (the stream pauses, nothing is
+// dropped), overdue records are written again with a higher delivery_count, and offsets are
+// committed only up to the highest contiguously acknowledged record of each partition.
+template <class Base>
+class SubscribeReactor final : public ReadHook<Base> {
+ public:
+  static constexpr bool kAcked = std::is_same_v<Base, SubscribeBidiBase>;
+  static constexpr const char* kMethod = kAcked ? "SubscribeAcked" : "Subscribe";
+
+  // Subscribe: the request is known at once.
   SubscribeReactor(GatewayContext& gw, grpc::CallbackServerContext* ctx,
                    const v1::SubscribeRequest& request)
-      : gw_(gw), state_(std::make_shared<State>(gw, ctx)) {
+      : SubscribeReactor(gw, ctx) {
+    Begin(request);
+  }
+
+  // SubscribeAcked: the request is the first message read.
+  SubscribeReactor(GatewayContext& gw, grpc::CallbackServerContext* ctx)
+      : gw_(gw), ctx_(ctx), state_(std::make_shared<State>(gw, ctx)) {
     state_->reactor = this;
-    state_->format = request.format();
     gw_.metrics->StreamOpened(StreamKind::kSubscribe);
+    if constexpr (kAcked) {
+      this->StartRead(&control_);
+    }
+  }
+
+  void ReadDone(bool ok) override {
+    if constexpr (kAcked) {
+      if (!ok) {
+        // The client closed its side: it acknowledges nothing more; records keep coming until it
+        // cancels (overdue ones are redelivered).
+        if (!begun_) state_->FinishWith(absl::CancelledError("the subscriber went away"));
+        return;
+      }
+      if (!begun_) {
+        if (!control_.has_subscribe()) {
+          state_->FinishWith(absl::InvalidArgumentError(
+              "SubscribeAcked: the first message must be `subscribe` (a SubscribeRequest)"));
+          return;
+        }
+        if (control_.subscribe().group().empty()) {
+          state_->FinishWith(absl::InvalidArgumentError(
+              "SubscribeAcked needs a group: acknowledgements decide what the group commits"));
+          return;
+        }
+        const v1::SubscribeRequest request = control_.subscribe();
+        Begin(request);
+      } else if (control_.has_subscribe()) {
+        state_->FinishWith(
+            absl::InvalidArgumentError("SubscribeAcked: `subscribe` only as the first message"));
+        return;
+      } else if (control_.has_ack()) {
+        state_->Acked({control_.ack()});
+      } else {
+        state_->Acked({control_.acks().acks().begin(), control_.acks().acks().end()});
+      }
+      if (!state_->Finished()) this->StartRead(&control_);
+    }
+  }
+
+  void OnWriteDone(bool ok) override { state_->WriteDone(ok); }
+  void OnCancel() override { state_->FinishWith(absl::CancelledError("stream cancelled")); }
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+      state_->stop = true;
+    }
+    state_->room.notify_all();
+    if (registration_ != 0) gw_.streams->Unregister(registration_);
+    gw_.metrics->StreamClosed(StreamKind::kSubscribe);
+    gw_.metrics->CountRequest(Api::kGrpc, kMethod, state_->final_code);
+    delete this;
+  }
+
+ private:
+  void Begin(const v1::SubscribeRequest& request) {
+    begun_ = true;
+    state_->format = request.format();
+    if constexpr (kAcked) {
+      AckOptions options;
+      if (request.max_unacked() > 0) options.max_unacked = request.max_unacked();
+      if (request.ack_timeout_ms() > 0) {
+        options.ack_timeout = std::chrono::milliseconds(request.ack_timeout_ms());
+      }
+      state_->acks.emplace(options);
+    }
     absl::StatusOr<SubscribeSpec> spec = ToSpec(request);
-    absl::StatusOr<Principal> principal = CallPrincipal(gw, ctx);
+    absl::StatusOr<Principal> principal = CallPrincipal(gw_, ctx_);
     absl::Status refused = principal.status();
     if (refused.ok()) refused = spec.status();
-    if (refused.ok()) refused = gw.access->Authorize(*principal, Right::kSubscribe, spec->topic);
+    if (refused.ok()) refused = gw_.access->Authorize(*principal, Right::kSubscribe, spec->topic);
     if (refused.ok()) {
-      absl::StatusOr<Access::StreamTicket> ticket = gw.access->OpenStream(*principal);
+      absl::StatusOr<Access::StreamTicket> ticket = gw_.access->OpenStream(*principal);
       if (ticket.ok()) {
         state_->ticket.emplace(*std::move(ticket));
       } else {
@@ -576,22 +681,6 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
     }
   }
 
-  void OnWriteDone(bool ok) override { state_->WriteDone(ok); }
-  void OnCancel() override { state_->FinishWith(absl::CancelledError("stream cancelled")); }
-  void OnDone() override {
-    {
-      std::lock_guard lock(state_->mu);
-      state_->reactor = nullptr;
-      state_->stop = true;
-    }
-    state_->room.notify_all();
-    if (registration_ != 0) gw_.streams->Unregister(registration_);
-    gw_.metrics->StreamClosed(StreamKind::kSubscribe);
-    gw_.metrics->CountRequest(Api::kGrpc, "Subscribe", state_->final_code);
-    delete this;
-  }
-
- private:
   struct State {
     State(GatewayContext& g, grpc::CallbackServerContext* c) : gw(g), ctx(c) {}
     GatewayContext& gw;
@@ -610,6 +699,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
     std::string token;  // after the last record handed to gRPC (or the start position)
     absl::StatusCode final_code = absl::StatusCode::kOk;
     std::optional<Access::StreamTicket> ticket;  // the principal's stream quota
+    std::optional<AckTracker<v1::Record>> acks;  // SubscribeAcked only
+
+    bool Finished() {
+      std::lock_guard lock(mu);
+      return finished;
+    }
 
     // Starts the next write if none is running (lock held).
     void StartNextLocked() {
@@ -631,12 +726,29 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
       {
         std::lock_guard lock(mu);
         write_in_flight = false;
-        if (sub != nullptr) {
+        // Acknowledged streams commit what was acknowledged (Acked), not what was written.
+        if (sub != nullptr && !acks) {
           for (const v1::Record& r : writing.records()) sub->MarkWritten(r.partition(), r.offset());
         }
         gw.metrics->CountPushed(Api::kGrpc, writing.records_size());
         StartNextLocked();
       }
+    }
+
+    // Acknowledgements read from the client. Unknown, repeated or forgotten (revoked) ones are
+    // ignored: an acknowledgement is idempotent.
+    void Acked(const std::vector<v1::Ack>& list) {
+      {
+        std::lock_guard lock(mu);
+        if (!acks) return;
+        for (const v1::Ack& a : list) acks->Ack(a.partition(), a.offset());
+        if (sub != nullptr) {
+          for (const auto& [partition, next] : acks->TakeCommittable()) {
+            sub->MarkCommittable(partition, next);
+          }
+        }
+      }
+      room.notify_all();
     }
 
     void FinishWith(const absl::Status& status) {
@@ -653,6 +765,22 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
       }
       room.notify_all();
       finishing->Finish(ToGrpc(status));
+    }
+
+    // Acknowledged streams: overdue records go into the queue again (lock held).
+    void RedeliverLocked() {
+      if (!acks) return;
+      std::vector<typename AckTracker<v1::Record>::Redelivery> expired = acks->TakeExpired();
+      if (expired.empty()) return;
+      v1::SubscribeResponse response;
+      for (auto& r : expired) {
+        v1::Record* record = response.add_records();
+        *record = std::move(r.payload);
+        record->set_delivery_count(r.delivery_count);
+      }
+      queued_bytes += response.ByteSizeLong();
+      queue.push_back(std::move(response));
+      StartNextLocked();
     }
 
     void Run(const SubscribeSpec& spec) {
@@ -674,6 +802,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
         }
       }
       const StreamLimits& limits = gw.limits;
+      // Acknowledged streams: fetched records beyond the unacknowledged bound (at most one fetch).
+      std::deque<Delivery> held;
       while (true) {
         {
           std::unique_lock lock(mu);
@@ -686,6 +816,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
               break;
             }
           }
+          // Too many unacknowledged records: pause (no fetching) until acknowledgements arrive;
+          // overdue records are written again meanwhile.
+          while (!stop && !slow && acks && !acks->HasRoom()) {
+            RedeliverLocked();
+            room.wait_for(lock, std::chrono::milliseconds(100));
+          }
           if (stop) break;
           if (slow) {
             lock.unlock();
@@ -697,11 +833,37 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
                 ErrorReason::kUnspecified));
             break;
           }
+          RedeliverLocked();
         }
-        absl::StatusOr<std::vector<Delivery>> batch = sub->Next(std::chrono::milliseconds(200));
+        absl::StatusOr<std::vector<Delivery>> batch;
+        if (acks && !held.empty()) {
+          // Records fetched earlier wait for room: no fetching, but commits go on.
+          sub->CommitPending();
+          batch.emplace();
+        } else {
+          batch = sub->Next(std::chrono::milliseconds(200));
+        }
         if (!batch.ok()) {
           FinishWith(batch.status());
           break;
+        }
+        if (acks) {
+          std::vector<int32_t> revoked = sub->TakeRevoked();
+          std::move(batch->begin(), batch->end(), std::back_inserter(held));
+          batch->clear();
+          std::lock_guard lock(mu);
+          if (!revoked.empty()) {
+            acks->Forget(revoked);
+            std::erase_if(held, [&](const Delivery& d) {
+              return std::find(revoked.begin(), revoked.end(), d.record.partition()) !=
+                     revoked.end();
+            });
+          }
+          // At most as many as may be unacknowledged: the rest waits in `held`.
+          for (size_t n = acks->Room(); n > 0 && !held.empty(); --n) {
+            batch->push_back(std::move(held.front()));
+            held.pop_front();
+          }
         }
         if (batch->empty()) continue;
         std::vector<v1::SubscribeResponse> responses(1);
@@ -714,11 +876,17 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
           }
           v1::Record* r = responses.back().add_records();
           FillRecord(d, format, sub->binding(), r);
+          if (acks) r->set_delivery_count(1);
           bytes += r->ByteSizeLong();
         }
         std::lock_guard lock(mu);
         if (stop) break;
         for (v1::SubscribeResponse& response : responses) {
+          if (acks) {
+            for (const v1::Record& r : response.records()) {
+              acks->Delivered(r.partition(), r.offset(), r, r.ByteSizeLong());
+            }
+          }
           queued_bytes += response.ByteSizeLong();
           queue.push_back(std::move(response));
         }
@@ -729,17 +897,15 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
   };
 
   GatewayContext& gw_;
+  grpc::CallbackServerContext* ctx_;
   std::shared_ptr<State> state_;
   uint64_t registration_ = 0;
+  bool begun_ = false;
+  v1::SubscribeControl control_;  // SubscribeAcked's read buffer
 };
 
-// Finishes at once with a status (used for methods not served yet).
-template <class Request, class Response>
-class FinishingBidiReactor final : public grpc::ServerBidiReactor<Request, Response> {
- public:
-  explicit FinishingBidiReactor(grpc::Status status) { this->Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
+using PlainSubscribeReactor = SubscribeReactor<SubscribeWriteBase>;
+using AckedSubscribeReactor = SubscribeReactor<SubscribeBidiBase>;
 
 class Service final : public v1::Gateway::CallbackService {
  public:
@@ -757,13 +923,12 @@ class Service final : public v1::Gateway::CallbackService {
 
   grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
       grpc::CallbackServerContext* ctx, const v1::SubscribeRequest* req) override {
-    return new SubscribeReactor(gw_, ctx, *req);
+    return new PlainSubscribeReactor(gw_, ctx, *req);
   }
 
   grpc::ServerBidiReactor<v1::SubscribeControl, v1::SubscribeResponse>* SubscribeAcked(
-      grpc::CallbackServerContext*) override {
-    return new FinishingBidiReactor<v1::SubscribeControl, v1::SubscribeResponse>(
-        grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "SubscribeAcked is not served yet"));
+      grpc::CallbackServerContext* ctx) override {
+    return new AckedSubscribeReactor(gw_, ctx);
   }
 
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* ctx,

@@ -155,22 +155,24 @@ absl::StatusOr<std::unique_ptr<Subscription>> Subscription::Open(
   return sub;
 }
 
+void Subscription::CommitPending() {
+  if (consumer_ == nullptr || !group()) return;
+  std::vector<TopicPartition> commits;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, next] : to_commit_) commits.push_back({spec_.topic, p, next});
+    to_commit_.clear();
+  }
+  if (commits.empty()) return;
+  // A partition revoked meanwhile is refused (kFailedPrecondition): its new owner goes on.
+  if (absl::Status s = consumer_->Commit(commits, /*async=*/true); !s.ok()) {
+    if (context_.client.logger) context_.client.logger->debug("commit: {}", s.ToString());
+  }
+}
+
 absl::StatusOr<std::vector<Delivery>> Subscription::Next(std::chrono::milliseconds timeout) {
   if (consumer_ == nullptr) return absl::FailedPreconditionError("subscription is closed");
-  if (group()) {
-    std::vector<TopicPartition> commits;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [p, next] : to_commit_) commits.push_back({spec_.topic, p, next});
-      to_commit_.clear();
-    }
-    if (!commits.empty()) {
-      // A partition revoked meanwhile is refused (kFailedPrecondition): its new owner goes on.
-      if (absl::Status s = consumer_->Commit(commits, /*async=*/true); !s.ok()) {
-        if (context_.client.logger) context_.client.logger->debug("commit: {}", s.ToString());
-      }
-    }
-  }
+  CommitPending();
   absl::StatusOr<std::vector<ReceivedMessage>> records = consumer_->Poll(timeout);
   if (!records.ok()) return records.status();
   // A resume token's positions, for partitions assigned just now: seek there, and drop what was

@@ -84,6 +84,10 @@ class Subscription {
   // (fatal consumer error), kFailedPrecondition after Close.
   absl::StatusOr<std::vector<Delivery>> Next(std::chrono::milliseconds timeout);
 
+  // Group: commits what MarkWritten / MarkCommittable allowed since the last commit (Next does this
+  // first too). Called by the stream's thread, like Next.
+  void CommitPending();
+
   // The front end wrote the record at `offset` of `partition` (group: it is committed by the next
   // Next call; fan-out: nothing to do).
   void MarkWritten(int32_t partition, int64_t offset);

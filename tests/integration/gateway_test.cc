@@ -10,14 +10,19 @@
 #include <signal.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "integration/gateway_support.h"
 #include "messagecorps/admin.h"
 #include "messagecorps/codec.h"
+#include "messagecorps/producer.h"
+#include "messagecorps/topic.h"
 #include "protobuf/data/ImageData.pb.h"
 #include "protobuf/predictions/Prediction.pb.h"
 #include "support/kafka_test_env.h"
@@ -61,6 +66,8 @@ class GatewayTest : public ::testing::Test {
     sensor_ = new std::string("gw-sensor-" + suffix);
     unbound_ = new std::string("gw-unbound-" + suffix);
     missing_ = new std::string("gw-missing-" + suffix);
+    acked_ = new std::string("gw-acked-" + suffix);
+    CreateTopicOrFail(*brokers_, *acked_, 1);
     for (const std::string* t : {image_, raw_, confluent_, sensor_, unbound_}) {
       CreateTopicOrFail(*brokers_, *t, 4);
     }
@@ -69,7 +76,8 @@ class GatewayTest : public ::testing::Test {
         << *raw_ << " protobuf.data.Image encoding=raw\n"
         << *confluent_ << " protobuf.data.Image encoding=confluent schema_id=7\n"
         << *sensor_ << " acme.SensorReading encoding=raw\n"
-        << *missing_ << " protobuf.predictions.Prediction\n";
+        << *missing_ << " protobuf.predictions.Prediction\n"
+        << *acked_ << " protobuf.data.Image encoding=raw\n";
     std::ofstream(dir_->path() / "secret") << "# test secret\nan-ample-test-secret-of-32-bytes\n";
     gateway_ = new GatewayProcess("gateway_a", *brokers_, BaseArgs(), dir_->path());
     ASSERT_TRUE(gateway_->WaitReady());
@@ -171,14 +179,14 @@ class GatewayTest : public ::testing::Test {
 
   static std::string* brokers_;
   static TempDir* dir_;
-  static std::string *image_, *raw_, *confluent_, *sensor_, *unbound_, *missing_;
+  static std::string *image_, *raw_, *confluent_, *sensor_, *unbound_, *missing_, *acked_;
   static GatewayProcess* gateway_;
 };
 
 std::string* GatewayTest::brokers_ = nullptr;
 TempDir* GatewayTest::dir_ = nullptr;
 std::string *GatewayTest::image_, *GatewayTest::raw_, *GatewayTest::confluent_,
-    *GatewayTest::sensor_, *GatewayTest::unbound_, *GatewayTest::missing_;
+    *GatewayTest::sensor_, *GatewayTest::unbound_, *GatewayTest::missing_, *GatewayTest::acked_;
 GatewayProcess* GatewayTest::gateway_ = nullptr;
 
 TEST_F(GatewayTest, GrpcEveryPayloadFormRoundTrips) {
@@ -810,6 +818,309 @@ TEST_F(GatewayTest, GroupSubscriptionCommitsWhatWasDelivered) {
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].partition(), last.partition());
   EXPECT_EQ(next[0].offset(), last.offset());
+}
+
+// Offsets seen per partition: gaps, duplicates, order.
+struct Tally {
+  std::map<int32_t, int64_t> next;  // partition -> next offset expected
+  int64_t received = 0, duplicates = 0, gaps = 0;
+  void Add(const v1::Record& r) {
+    ++received;
+    auto it = next.find(r.partition());
+    if (it == next.end()) it = next.emplace(r.partition(), r.offset()).first;
+    if (r.offset() == it->second) {
+      ++it->second;
+    } else if (r.offset() < it->second) {
+      ++duplicates;
+    } else {
+      ++gaps;
+      it->second = r.offset() + 1;
+    }
+  }
+  int64_t unique() const { return received - duplicates; }
+};
+
+// One SubscribeAcked stream: a thread reads records into a queue; the test takes them with a bound
+// on time and writes acknowledgements.
+class AckedStream {
+ public:
+  AckedStream(GatewayProcess& gw, const v1::SubscribeRequest& request) : stub_(gw.Stub()) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    stream_ = stub_->SubscribeAcked(&ctx_);
+    v1::SubscribeControl first;
+    *first.mutable_subscribe() = request;
+    EXPECT_TRUE(stream_->Write(first));
+    reader_ = std::thread([this] {
+      v1::SubscribeResponse resp;
+      while (stream_->Read(&resp)) {
+        std::lock_guard lock(mu_);
+        for (const v1::Record& r : resp.records()) records_.push_back(r);
+        cv_.notify_all();
+      }
+      std::lock_guard lock(mu_);
+      ended_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~AckedStream() {
+    ctx_.TryCancel();
+    reader_.join();
+    stream_->Finish();
+  }
+
+  // The next `n` records (fewer when the time is up or the stream ended).
+  std::vector<v1::Record> Take(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return ended_ || records_.size() >= n; });
+    std::vector<v1::Record> out;
+    while (!records_.empty() && out.size() < n) {
+      out.push_back(std::move(records_.front()));
+      records_.pop_front();
+    }
+    return out;
+  }
+
+  bool Ack(std::initializer_list<int64_t> offsets) {
+    v1::SubscribeControl control;
+    for (int64_t o : offsets) {
+      v1::Ack* a = control.mutable_acks()->add_acks();
+      a->set_partition(0);
+      a->set_offset(o);
+    }
+    return stream_->Write(control);
+  }
+
+ private:
+  std::unique_ptr<v1::Gateway::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::SubscribeControl, v1::SubscribeResponse>> stream_;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::Record> records_;
+  bool ended_ = false;
+};
+
+std::vector<int64_t> Offsets(const std::vector<v1::Record>& records) {
+  std::vector<int64_t> out;
+  for (const v1::Record& r : records) out.push_back(r.offset());
+  return out;
+}
+
+// Issue 17 item 2: at most max_unacked outstanding (the stream pauses), commits only up to the
+// highest contiguously acknowledged record, overdue records delivered again (delivery_count), and
+// a new stream of the group continues after the last contiguous acknowledgement.
+TEST_F(GatewayTest, AcknowledgedStreamPausesRedeliversAndCommitsContiguously) {
+  const std::string group = UniqueName("gw-acked");
+  for (int i = 0; i < 10; ++i) {
+    v1::PublishRequest req;
+    req.set_topic(*acked_);
+    req.set_partition(0);
+    req.mutable_message()->PackFrom(SampleImage(11000 + i));
+    ASSERT_EQ(Publish(req).offset(), i);
+  }
+  ClientConfig config;
+  config.brokers = *brokers_;
+  auto admin = AdminClient::Create(config);
+  ASSERT_TRUE(admin.ok());
+  auto committed = [&]() -> int64_t {
+    auto lag = (*admin)->GroupLag(group, std::chrono::seconds(5));
+    if (!lag.ok() || lag->empty()) return -1;
+    return (*lag)[0].committed;
+  };
+  // Commits are made by the stream's pump between fetches: poll until `want` (20 s: a loaded
+  // machine; a pump cycle is 200 ms).
+  auto wait_committed = [&](int64_t want) {
+    int64_t got = -1;
+    for (int i = 0; i < 100 && got != want; ++i) {
+      got = committed();
+      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return got;
+  };
+
+  v1::SubscribeRequest req;
+  req.set_topic(*acked_);
+  req.set_group(group);
+  req.set_position(v1::START_POSITION_EARLIEST);
+  req.set_max_unacked(4);
+  req.set_ack_timeout_ms(3000);
+  {
+    AckedStream stream(*gateway_, req);
+    // 30 s: joining a group (rebalance) on a loaded machine.
+    auto first = stream.Take(4, std::chrono::seconds(30));
+    ASSERT_EQ(Offsets(first), (std::vector<int64_t>{0, 1, 2, 3}));
+    for (const v1::Record& r : first) EXPECT_EQ(r.delivery_count(), 1u);
+    // Paused at 4 unacknowledged: nothing more within 1 s (a pump cycle is 200 ms).
+    EXPECT_TRUE(stream.Take(1, std::chrono::seconds(1)).empty());
+
+    // Acknowledge 0, 1 and 3 but not 2: the commit stops at 2; three more records come.
+    ASSERT_TRUE(stream.Ack({0, 1, 3}));
+    auto next = stream.Take(3, std::chrono::seconds(10));
+    ASSERT_EQ(Offsets(next), (std::vector<int64_t>{4, 5, 6}));
+    ASSERT_TRUE(stream.Ack({4, 5, 6}));  // at once: before their 3 s run out
+    EXPECT_EQ(wait_committed(2), 2);
+
+    // 2 is overdue after 3 s: delivered again (count 2) along with 7, 8, 9 (room for three).
+    std::vector<v1::Record> later;
+    bool redelivered = false;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((!redelivered || later.size() < 4) && std::chrono::steady_clock::now() < until) {
+      for (v1::Record& r : stream.Take(1, std::chrono::seconds(1))) {
+        if (r.offset() == 2) {
+          EXPECT_EQ(r.delivery_count(), 2u);
+          redelivered = true;
+        }
+        later.push_back(std::move(r));
+      }
+    }
+    ASSERT_TRUE(redelivered) << "offset 2 was not delivered again";
+    std::set<int64_t> later_offsets;
+    for (const v1::Record& r : later) later_offsets.insert(r.offset());
+    EXPECT_EQ(later_offsets, (std::set<int64_t>{2, 7, 8, 9}));
+    EXPECT_EQ(committed(), 2) << "committed past an unacknowledged record";
+
+    // Acknowledging 2 (and 7, 8, not 9) moves the commit to 9.
+    ASSERT_TRUE(stream.Ack({2, 7, 8}));
+    EXPECT_EQ(wait_committed(9), 9);
+  }
+  // A new stream of the group starts at the first unacknowledged record.
+  AckedStream again(*gateway_, req);
+  auto resumed = again.Take(1, std::chrono::seconds(30));
+  ASSERT_EQ(Offsets(resumed), (std::vector<int64_t>{9}));
+  EXPECT_EQ(resumed[0].delivery_count(), 1u);
+}
+
+TEST_F(GatewayTest, AcknowledgedStreamRefusesBadRequests) {
+  auto stub = gateway_->Stub();
+  {  // no group
+    grpc::ClientContext ctx;
+    auto stream = stub->SubscribeAcked(&ctx);
+    v1::SubscribeControl first;
+    first.mutable_subscribe()->set_topic(*acked_);
+    stream->Write(first);
+    stream->WritesDone();
+    v1::SubscribeResponse resp;
+    EXPECT_FALSE(stream->Read(&resp));
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_NE(s.error_message().find("group"), std::string::npos) << s.error_message();
+  }
+  {  // an ack first
+    grpc::ClientContext ctx;
+    auto stream = stub->SubscribeAcked(&ctx);
+    v1::SubscribeControl first;
+    first.mutable_ack()->set_offset(1);
+    stream->Write(first);
+    stream->WritesDone();
+    v1::SubscribeResponse resp;
+    EXPECT_FALSE(stream->Read(&resp));
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  }
+}
+
+// VmRSS of a process, in KiB (0 when unreadable).
+int64_t RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return 0;
+}
+
+// Issue 17 item 5: a subscriber that stops reading is flow-controlled, then ended with
+// RESOURCE_EXHAUSTED and a resume token that continues without a gap; another subscriber of the
+// same records meanwhile gets all of them; the gateway's memory stays bounded.
+TEST_F(GatewayTest, SlowSubscriberIsEndedWithATokenWhileOthersKeepGoing) {
+  const std::string topic = UniqueName("gw-slow");
+  CreateTopicOrFail(*brokers_, topic, 2);
+  TempDir dir("gateway_slow_");
+  std::ofstream(dir.path() / "registry.conf") << topic << " protobuf.data.Image encoding=raw\n";
+  // 256 KiB per stream, 2 s of a full buffer, 64 KiB prefetch per partition.
+  GatewayProcess gw(
+      "gateway_slow", *brokers_,
+      {"--registry", (dir.path() / "registry.conf").string(), "--subscriber-buffer-bytes", "262144",
+       "--slow-subscriber-timeout-ms", "2000", "--fetch-kbytes", "64"},
+      dir.path());
+  ASSERT_TRUE(gw.WaitReady());
+  // 1,000 records of 16 KiB: 16 MiB, far more than every buffer on the way.
+  constexpr int kRecords = 1000;
+  {
+    ProducerConfig pc;
+    pc.brokers = *brokers_;
+    auto producer = Producer::Create(pc);
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    TopicOptions raw;
+    raw.encoding = Encoding::kRaw;
+    Topic<Image> t(topic, raw);
+    for (int i = 0; i < kRecords; ++i) {
+      Image image = SampleImage(i);
+      image.set_image_data(std::string(16 << 10, static_cast<char>('a' + i % 26)));
+      ASSERT_TRUE((*producer)->Send(t, image).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(std::chrono::seconds(60)).ok());
+  }
+  const int64_t rss_before = RssKib(gw.process().pid());
+
+  // The slow one: a channel with small HTTP/2 windows that reads nothing for 8 s.
+  grpc::ChannelArguments slow_args;
+  slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  slow_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 65536);
+  slow_args.SetMaxReceiveMessageSize(64 << 20);
+  auto slow_channel =
+      grpc::CreateCustomChannel(gw.grpc_target(), grpc::InsecureChannelCredentials(), slow_args);
+  auto slow_stub = v1::Gateway::NewStub(slow_channel);
+  v1::SubscribeRequest req;
+  req.set_topic(topic);
+  req.set_position(v1::START_POSITION_EARLIEST);
+  grpc::ClientContext slow_ctx;
+  auto slow = slow_stub->Subscribe(&slow_ctx, req);
+  slow->WaitForInitialMetadata();
+
+  // Meanwhile a reader of the same records gets all of them.
+  const auto fast = Read(gw, req, kRecords);
+  EXPECT_EQ(fast.size(), static_cast<size_t>(kRecords));
+  int64_t rss_peak = RssKib(gw.process().pid());
+  // 8 s: the 2 s timeout once the buffer is full, with room for a loaded machine.
+  for (int i = 0; i < 40; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    rss_peak = std::max(rss_peak, RssKib(gw.process().pid()));
+  }
+  // What reached the client before the end, then the end with a token.
+  Tally slow_tally;
+  v1::SubscribeResponse resp;
+  std::string last;
+  while (slow->Read(&resp)) {
+    for (const v1::Record& r : resp.records()) {
+      slow_tally.Add(r);
+      last = r.resume_token();
+    }
+  }
+  const grpc::Status ended = slow->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << ended.error_message();
+  EXPECT_NE(ended.error_message().find("too slow"), std::string::npos) << ended.error_message();
+  auto trailer = slow_ctx.GetServerTrailingMetadata().find("mcorps-resume-token");
+  ASSERT_NE(trailer, slow_ctx.GetServerTrailingMetadata().end());
+  const int64_t slow_before_end = slow_tally.received;
+  EXPECT_LT(slow_before_end, kRecords) << "the slow stream was never held back";
+  // The token continues exactly after the last record the client got.
+  EXPECT_EQ(std::string(trailer->second.data(), trailer->second.size()), last);
+  v1::SubscribeRequest resume;
+  resume.set_topic(topic);
+  resume.set_resume_token(last);
+  for (const v1::Record& r : Read(gw, resume, kRecords - slow_tally.received)) slow_tally.Add(r);
+  EXPECT_EQ(slow_tally.unique(), kRecords);
+  EXPECT_EQ(slow_tally.gaps, 0);
+  EXPECT_EQ(slow_tally.duplicates, 0);
+  std::cout << "slow_subscriber_figures {\"records\": " << kRecords << ", \"slow_got_before_end\": "
+            << slow_tally.received - (kRecords - slow_tally.received)
+            << ", \"rss_before_kib\": " << rss_before << ", \"rss_peak_kib\": " << rss_peak << "}"
+            << std::endl;
+  // 16 MiB went through; the gateway holds at most the stream buffers, the consumers' prefetch
+  // and one fetch per stream: far below the data (64 MiB: allocator slack on a loaded machine).
+  EXPECT_LT(rss_peak - rss_before, 64 << 10) << "KiB";
 }
 
 TEST_F(GatewayTest, IdempotentRetryProducesOneRecord) {
