@@ -101,3 +101,21 @@ mcorps_add_test(gateway_auth_test LABEL integration TIMEOUT 300
 target_compile_definitions(gateway_auth_test PRIVATE
                            MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
 add_dependencies(gateway_auth_test mcorps-gateway)
+
+# The gateway on the secured broker (fixture kafka_security): -F and $MESSAGECORPS_CLIENT_CONFIG,
+# SASL over TLS and mutual TLS; a wrong password is not ready, names authentication, leaks nothing.
+mcorps_add_test(gateway_security_test LABEL security TIMEOUT 300
+                SOURCES ${svc_tests}/integration/gateway_security_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_security_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_security_test mcorps-gateway)
+
+# Issue 17's resume test (robustness: long): 100,000 numbered records over 12 partitions, the stream
+# cut every 5 s and resumed on the other gateway process, then one SIGKILLed mid-stream.
+mcorps_add_test(gateway_resume_test LABEL robustness TIMEOUT 1200
+                SOURCES ${svc_tests}/integration/gateway_resume_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_resume_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_resume_test mcorps-gateway)

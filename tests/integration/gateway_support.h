@@ -33,8 +33,9 @@ class GatewayProcess {
   GatewayProcess(const std::string& name, const std::string& brokers,
                  std::vector<std::string> extra_args, const std::filesystem::path& dir)
       : name_(name) {
-    std::vector<std::string> args = {"--brokers",   brokers, "--host",      "127.0.0.1",
-                                     "--grpc-port", "0",     "--http-port", "0"};
+    // No brokers: the gateway finds them in -F / $MESSAGECORPS_CLIENT_CONFIG / the environment.
+    std::vector<std::string> args = {"--host", "127.0.0.1", "--grpc-port", "0", "--http-port", "0"};
+    if (!brokers.empty()) args.insert(args.begin(), {"--brokers", brokers});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     process_ = std::make_unique<ServiceProcess>(name, MCORPS_GATEWAY_BIN, args, dir);
   }
