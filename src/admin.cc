@@ -199,6 +199,38 @@ absl::StatusOr<std::vector<std::string>> AdminClient::ListTopics(std::chrono::mi
   return out;
 }
 
+absl::StatusOr<std::vector<TopicInfo>> AdminClient::DescribeTopics(
+    std::chrono::milliseconds timeout, bool include_internal) {
+  const rd_kafka_metadata_t* md = nullptr;
+  // Typed errors (authentication, TLS, unreachable) as DescribeTopic gives them.
+  if (absl::Status s = impl_->Metadata(timeout, "describe topics", &md); !s.ok()) return s;
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
+      md, rd_kafka_metadata_destroy);
+  std::vector<TopicInfo> out;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = md->topics[i];
+    if (t.err) continue;  // e.g. a topic being deleted
+    if (!include_internal && std::string_view(t.topic).rfind("__", 0) == 0) continue;
+    TopicInfo info;
+    info.name = t.topic;
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      const rd_kafka_metadata_partition_t& mp = t.partitions[p];
+      PartitionInfo pi;
+      pi.id = mp.id;
+      pi.leader = mp.leader;
+      pi.replicas.assign(mp.replicas, mp.replicas + mp.replica_cnt);
+      pi.in_sync.assign(mp.isrs, mp.isrs + mp.isr_cnt);
+      info.partitions.push_back(std::move(pi));
+    }
+    std::sort(info.partitions.begin(), info.partitions.end(),
+              [](const PartitionInfo& a, const PartitionInfo& b) { return a.id < b.id; });
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
+  return out;
+}
+
 absl::StatusOr<TopicInfo> AdminClient::DescribeTopic(const std::string& name,
                                                      std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* md = nullptr;

@@ -71,13 +71,13 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   RouterConfig rc;
-  rc.consumer.brokers = args["--brokers"];
+  rc.client.brokers = args["--brokers"];
   rc.consumer.group_id = args["--group"];
   rc.consumer.start = StartOffset::kEarliest;
   rc.consumer.max_batch = args.count("--max-batch") ? std::atoi(args["--max-batch"].c_str()) : 100;
   // A killed member's partitions move after session.timeout.ms: 6 s, as in the other tests.
-  rc.consumer.properties["session.timeout.ms"] = "6000";
-  rc.consumer.properties["heartbeat.interval.ms"] = "500";
+  rc.consumer_properties["session.timeout.ms"] = "6000";
+  rc.consumer_properties["heartbeat.interval.ms"] = "500";
   rc.consumer.on_assign = [](const std::vector<TopicPartition>& parts) {
     for (const auto& p : parts) Event(absl::StrCat("assign ", testing::NowNs(), " ", p.partition));
   };
