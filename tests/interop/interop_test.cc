@@ -196,12 +196,11 @@ TEST_F(Interop, OriginalSenderToRouter) {
   ASSERT_EQ(sent.size(), 6u);
 
   RouterConfig config;
-  config.consumer.brokers = brokers_;
+  config.client.brokers = brokers_;
   config.consumer.group_id = UniqueName("interop-router");
   config.consumer.start = StartOffset::kEarliest;
   config.consumer.limits.max_record_bytes = 4u << 20;
-  config.consumer.properties["session.timeout.ms"] = "6000";
-  config.producer.brokers = brokers_;
+  config.consumer_properties["session.timeout.ms"] = "6000";
   config.poll_timeout = 50ms;
   Router router(config);
   std::mutex mu;
