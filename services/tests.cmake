@@ -65,3 +65,19 @@ add_test(NAME demo_smoke
                  --unset=MESSAGECORPS_BROKERS
                  ${PROJECT_SOURCE_DIR}/scripts/demo --no-build --frames 30 --port 0)
 set_tests_properties(demo_smoke PROPERTIES LABELS e2e TIMEOUT 300 FIXTURES_REQUIRED models)
+
+# Observability (docs/observability.md), label e2e: the example system on the embedded broker.
+# observability_metrics_test scrapes every program's /metrics and validates it with the Python
+# prometheus_client parser (the project venv: scripts/python-venv, which the test needs).
+# observability_tracing_test starts a real Jaeger (scripts/jaeger: built from its Go module and
+# cached; the first run builds it) and checks the spans of 30 frames through every hop.
+add_test(NAME services.build_jaeger COMMAND ${PROJECT_SOURCE_DIR}/scripts/jaeger build)
+set_tests_properties(services.build_jaeger PROPERTIES FIXTURES_SETUP jaeger TIMEOUT 1800 LABELS e2e)
+foreach(check metrics tracing)
+  add_test(NAME observability_${check}_test
+           COMMAND sh -c "py=$(\"$0\"/scripts/python-venv) && exec \"$py\" \"$0\"/tests/e2e/observability_test.py --check $1 --repo \"$0\" --bin-dir \"$2\" --out \"$3\""
+                   ${PROJECT_SOURCE_DIR} ${check} ${CMAKE_CURRENT_BINARY_DIR} ${PROJECT_BINARY_DIR})
+  set_tests_properties(observability_${check}_test PROPERTIES LABELS e2e TIMEOUT 600
+                       FIXTURES_REQUIRED models)
+endforeach()
+set_property(TEST observability_tracing_test APPEND PROPERTY FIXTURES_REQUIRED jaeger)

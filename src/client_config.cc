@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
+#include "tracing_internal.h"
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
@@ -389,6 +390,7 @@ void InitCore(ClientCore& core, const ClientConfig& config, std::string kind) {
   core.logger = config.logger ? config.logger : spdlog::default_logger();
   core.metrics = config.metrics;
   core.client_kind = std::move(kind);
+  tracing::internal::InitOnce();  // OTEL_* environment, read once per process
 }
 
 absl::StatusOr<ConfHandle> BuildConf(const ClientConfig& config,

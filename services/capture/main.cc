@@ -22,6 +22,7 @@
 #include "common/shutdown.h"
 #include "common/status_server.h"
 #include "common/topics.h"
+#include "messagecorps/tracing.h"
 #include "messagecorps/client_config.h"
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
@@ -48,6 +49,7 @@ double NowSeconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const messagecorps::tracing::ShutdownAtExit flush_spans;  // OTEL_* tracing, when on
   CLI::App app{"mcorps-capture: publish video frames (protobuf.data.Image) to Kafka"};
   int camera = -1;
   std::string video, images, resolution, encoding_name = "jpeg", topic = "VideoStream";

@@ -22,6 +22,7 @@
 #include "common/topics.h"
 #include "display/live_feed.h"
 #include "display/web_assets.h"
+#include "messagecorps/tracing.h"
 #include "messagecorps/consumer.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
@@ -60,6 +61,7 @@ std::map<std::string, int64_t> LagByTopic(const messagecorps::Metrics& metrics) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const messagecorps::tracing::ShutdownAtExit flush_spans;  // OTEL_* tracing, when on
   CLI::App app{"mcorps-display: live video with predictions in the browser"};
   std::string brokers, host = "127.0.0.1", group, video_topic = "VideoStream";
   std::string predictions_topic = "Predictions";
@@ -169,6 +171,8 @@ int main(int argc, char** argv) {
       continue;
     }
     for (const auto& record : *batch) {
+      // CONSUMER span per record (empty when tracing is off); the feed's log lines carry its ids.
+      const messagecorps::tracing::Span span = messagecorps::tracing::StartProcess(record, cc.group_id);
       if (!record.decode_status().ok()) {
         if (record.topic() == video_topic) feed.OnInvalidFrame(record.decode_status().ToString());
         continue;

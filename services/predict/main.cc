@@ -18,6 +18,7 @@
 #include "common/shutdown.h"
 #include "common/status_server.h"
 #include "common/topics.h"
+#include "messagecorps/tracing.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/router.h"
@@ -27,6 +28,7 @@
 namespace ms = messagecorps::services;
 
 int main(int argc, char** argv) {
+  const messagecorps::tracing::ShutdownAtExit flush_spans;  // OTEL_* tracing, when on
   CLI::App app{"mcorps-predict: detect objects in VideoStream frames, publish Predictions"};
   std::string brokers, group = "predict", input = "VideoStream", output = "Predictions";
   std::string onnx, labels, onnx_layout = "yolo", metrics_host = "127.0.0.1";

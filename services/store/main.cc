@@ -20,6 +20,7 @@
 #include "common/shutdown.h"
 #include "common/status_server.h"
 #include "common/topics.h"
+#include "messagecorps/tracing.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/router.h"
@@ -29,6 +30,7 @@
 namespace ms = messagecorps::services;
 
 int main(int argc, char** argv) {
+  const messagecorps::tracing::ShutdownAtExit flush_spans;  // OTEL_* tracing, when on
   CLI::App app{"mcorps-store: keep frames and predictions in SQLite or PostgreSQL"};
   std::string brokers, db = ms::DefaultCacheDir() + "/store.db", postgres, query;
   std::string group = "store", video_topic = "VideoStream", predictions_topic = "Predictions";

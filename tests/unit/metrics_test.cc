@@ -438,4 +438,35 @@ TEST(Metrics, MalformedStatsAreRejectedAndChangeNothing) {
 }
 
 }  // namespace
+TEST(Metrics, EndToEndLatencyIsAHistogramPerTopic) {
+  Metrics m("store");
+  EXPECT_TRUE(HasLine(m.RenderPrometheus("mc"), "# TYPE mc_end_to_end_latency_seconds histogram"));
+  m.ObserveEndToEndSeconds("VideoStream", 0.003);
+  m.ObserveEndToEndSeconds("VideoStream", 0.2);
+  m.ObserveEndToEndSeconds("VideoStream", 100);  // above every bound: only +Inf
+  m.ObserveEndToEndSeconds("Predictions", -1);   // clock skew between hosts: counted as 0
+  m.ObserveEndToEndSeconds("Predictions", std::numeric_limits<double>::quiet_NaN());  // ignored
+  const std::string text = m.RenderPrometheus("mc");
+  const char* expected[] = {
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="0.0025"} 0)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="0.005"} 1)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="0.25"} 2)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="60"} 2)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="+Inf"} 3)",
+      R"(mc_end_to_end_latency_seconds_count{service="store",topic="VideoStream"} 3)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="Predictions",le="0.0005"} 1)",
+      R"(mc_end_to_end_latency_seconds_count{service="store",topic="Predictions"} 1)",
+      R"(mc_end_to_end_latency_seconds_sum{service="store",topic="Predictions"} 0)",
+  };
+  for (const char* line : expected) EXPECT_TRUE(HasLine(text, line)) << line << "\n" << text;
+  EXPECT_EQ(CountLinesStartingWith(text, "# TYPE mc_end_to_end_latency_seconds"), 1);
+  const MetricsSnapshot s = m.Snapshot();
+  ASSERT_EQ(s.end_to_end.size(), 2u);
+  EXPECT_EQ(s.end_to_end[0].topic, "Predictions");
+  EXPECT_EQ(s.end_to_end[0].count, 1u);
+  EXPECT_EQ(s.end_to_end[1].topic, "VideoStream");
+  EXPECT_EQ(s.end_to_end[1].count, 3u);
+  EXPECT_NEAR(s.end_to_end[1].seconds_sum, 100.203, 1e-9);
+}
+
 }  // namespace messagecorps
