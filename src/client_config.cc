@@ -10,13 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
-#include "tracing_internal.h"
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
 #include "messagecorps/version.h"
 #include "rdkafka_handles.h"
+#include "tracing_internal.h"
 
 namespace messagecorps {
 

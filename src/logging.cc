@@ -1,7 +1,5 @@
 #include "messagecorps/logging.h"
 
-#include "messagecorps/tracing.h"
-
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -14,6 +12,7 @@
 #include <type_traits>
 
 #include "absl/status/status.h"
+#include "messagecorps/tracing.h"
 
 namespace messagecorps::logging {
 namespace {

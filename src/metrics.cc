@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
-#include <shared_mutex>
 #include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <shared_mutex>
 #include <tuple>
 #include <utility>
 
@@ -84,7 +84,8 @@ class Families {
       std::initializer_list<std::pair<std::string_view, std::string_view>> labels = {}) {
     prometheus::ClientMetric& m = families_.back().metric.emplace_back();
     if (!service_.empty()) m.label.push_back({"service", service_});
-    for (const auto& [key, value] : labels) m.label.push_back({std::string(key), std::string(value)});
+    for (const auto& [key, value] : labels)
+      m.label.push_back({std::string(key), std::string(value)});
     return m;
   }
   void Gauge(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
@@ -104,9 +105,7 @@ class Families {
     }
   }
 
-  std::string Serialize() const {
-    return prometheus::TextSerializer().Serialize(families_);
-  }
+  std::string Serialize() const { return prometheus::TextSerializer().Serialize(families_); }
 
  private:
   std::string prefix_;

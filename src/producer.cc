@@ -16,12 +16,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
-#include "tracing_internal.h"
 #include "messagecorps/consumer.h"
 #include "messagecorps/error.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
 #include "rdkafka_handles.h"
+#include "tracing_internal.h"
 
 namespace messagecorps {
 
@@ -420,8 +420,8 @@ absl::Status Producer::SendEncoded(std::string_view topic, std::string_view valu
   }
   PendingReport* pending = Impl::PendingFor(options);
   // A re-publication (a dead letter, a replay): a PRODUCER span under the thread's active span.
-  tracing::Span span =
-      tracing::internal::StartPublish(topic, nullptr, {}, options.key, options.partition, value.size());
+  tracing::Span span = tracing::internal::StartPublish(topic, nullptr, {}, options.key,
+                                                       options.partition, value.size());
   absl::Status s = impl_->Enqueue(topic, value, options, std::move(headers), pending);
   span.SetError(s);
   if (!s.ok()) delete pending;

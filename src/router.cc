@@ -13,8 +13,8 @@
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
-#include "messagecorps/tracing.h"
 #include "messagecorps/string_view.h"
+#include "messagecorps/tracing.h"
 
 namespace messagecorps {
 

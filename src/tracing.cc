@@ -11,7 +11,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "messagecorps/cloud_events.h"
 #include "messagecorps/consumer.h"
+#include "messagecorps/envelope.h"
 #include "messagecorps/version.h"
 #include "tracing_internal.h"
 
@@ -130,7 +132,8 @@ struct State {
   std::shared_ptr<sdktrace::TracerProvider> provider;
   otel::nostd::shared_ptr<otel::trace::Tracer> tracer;
 };
-State* g_state = nullptr;  // set once by Init before g_enabled; never freed (spans may outlive main)
+State* g_state =
+    nullptr;  // set once by Init before g_enabled; never freed (spans may outlive main)
 std::once_flag g_init_once;
 absl::Status g_init_status;
 
@@ -159,10 +162,10 @@ absl::StatusOr<std::unique_ptr<sdktrace::Sampler>> SamplerFromEnv() {
     return sdktrace::ParentBasedSamplerFactory::Create(std::shared_ptr<sdktrace::Sampler>(
         sdktrace::TraceIdRatioBasedSamplerFactory::Create(ratio)));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "OTEL_TRACES_SAMPLER=", name,
-      ": expected always_on, always_off, traceidratio, parentbased_always_on, "
-      "parentbased_always_off or parentbased_traceidratio"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("OTEL_TRACES_SAMPLER=", name,
+                   ": expected always_on, always_off, traceidratio, parentbased_always_on, "
+                   "parentbased_always_off or parentbased_traceidratio"));
 }
 
 std::size_t SizeFromEnv(const char* name, std::size_t fallback) {
@@ -197,8 +200,8 @@ absl::Status InitFromEnv() {
     span_exporter = otel::exporter::otlp::OtlpHttpExporterFactory::Create(
         otel::exporter::otlp::OtlpHttpExporterOptions());
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "OTEL_EXPORTER_OTLP_PROTOCOL=", protocol, ": expected grpc or http/protobuf"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("OTEL_EXPORTER_OTLP_PROTOCOL=", protocol, ": expected grpc or http/protobuf"));
   }
 
   sdktrace::BatchSpanProcessorOptions batch;
@@ -289,13 +292,15 @@ Span StartProcess(const ReceivedMessage& record, std::string_view consumer_group
       tls_pending.trace = *trace_id;
     }
   }
-  auto span = GetTracer().StartSpan(absl::StrCat("process ", absl::string_view(record.topic().data(), record.topic().size())), options);
+  auto span = GetTracer().StartSpan(
+      absl::StrCat("process ", absl::string_view(record.topic().data(), record.topic().size())),
+      options);
   tls_pending.has_trace = false;
   span->SetAttribute("messaging.system", "kafka");
   span->SetAttribute("messaging.operation.type", "process");
   span->SetAttribute("messaging.operation.name", "process");
-  span->SetAttribute("messaging.destination.name", otel::nostd::string_view(
-                                                       record.topic().data(), record.topic().size()));
+  span->SetAttribute("messaging.destination.name",
+                     otel::nostd::string_view(record.topic().data(), record.topic().size()));
   span->SetAttribute("messaging.destination.partition.id", std::to_string(record.partition()));
   span->SetAttribute("messaging.kafka.offset", record.offset());
   if (auto key = record.key(); key.has_value()) {
@@ -304,14 +309,24 @@ Span StartProcess(const ReceivedMessage& record, std::string_view consumer_group
   if (!consumer_group.empty()) {
     span->SetAttribute("messaging.consumer.group.name", std::string(consumer_group));
   }
-  if (auto uuid = record.header("uuid"); uuid.has_value()) {
-    span->SetAttribute("messaging.message.id", std::string(*uuid));
-  } else if (auto ce_id = record.header("ce_id"); ce_id.has_value()) {
-    span->SetAttribute("messaging.message.id", std::string(*ce_id));
+  // The envelope uuid: from the decoded `_message_data`, else the CloudEvents id header.
+  std::string uuid;
+  if (const google::protobuf::Message* m = record.message()) {
+    if (const google::protobuf::Message* env = EnvelopeOf(*m)) {
+      if (const auto* f = env->GetDescriptor()->FindFieldByName("uuid")) {
+        uuid = env->GetReflection()->GetString(*env, f);
+      }
+    }
   }
-  span->SetAttribute("messaging.message.body.size", static_cast<std::int64_t>(record.value().size()));
+  if (uuid.empty()) {
+    if (auto ce_id = record.header(header::kId); ce_id.has_value()) uuid = std::string(*ce_id);
+  }
+  if (!uuid.empty()) span->SetAttribute("messaging.message.id", uuid);
+  span->SetAttribute("messaging.message.body.size",
+                     static_cast<std::int64_t>(record.value().size()));
   if (!record.decode_status().ok()) {
-    span->SetAttribute("error.type", std::string(absl::StatusCodeToString(record.decode_status().code())));
+    span->SetAttribute("error.type",
+                       std::string(absl::StatusCodeToString(record.decode_status().code())));
   }
   return SpanAccess::Make(std::move(span));
 }
@@ -383,8 +398,10 @@ Span StartPublish(std::string_view topic, const TraceContext* trace, std::string
   span->SetAttribute("messaging.system", "kafka");
   span->SetAttribute("messaging.operation.type", "send");
   span->SetAttribute("messaging.operation.name", "publish");
-  span->SetAttribute("messaging.destination.name", otel::nostd::string_view(topic.data(), topic.size()));
-  if (partition >= 0) span->SetAttribute("messaging.destination.partition.id", std::to_string(partition));
+  span->SetAttribute("messaging.destination.name",
+                     otel::nostd::string_view(topic.data(), topic.size()));
+  if (partition >= 0)
+    span->SetAttribute("messaging.destination.partition.id", std::to_string(partition));
   if (key.has_value()) span->SetAttribute("messaging.kafka.message.key", std::string(*key));
   if (!message_id.empty()) span->SetAttribute("messaging.message.id", std::string(message_id));
   span->SetAttribute("messaging.message.body.size", static_cast<std::int64_t>(body_size));

@@ -18,8 +18,8 @@ void InitOnce();
 
 // A PRODUCER `publish <topic>` span, active on this thread while it lives. `trace`: the record's
 // trace context (its span id becomes the span's; null for a re-publication such as a dead letter,
-// which gets a fresh span id under the active span). `message_id`: the envelope uuid (may be empty).
-// Empty when tracing is off: check Enabled() first to skip building the arguments.
+// which gets a fresh span id under the active span). `message_id`: the envelope uuid (may be
+// empty). Empty when tracing is off: check Enabled() first to skip building the arguments.
 Span StartPublish(std::string_view topic, const TraceContext* trace, std::string_view message_id,
                   std::optional<std::string_view> key, std::int32_t partition,
                   std::size_t body_size);

@@ -99,8 +99,8 @@ struct MetricsSnapshot {
   std::uint64_t skipped = 0;
   std::uint64_t client_errors = 0;
   std::uint64_t fetch_wakeups = 0;
-  std::uint64_t handler_count = 0;    // observations in the handler-time histogram
-  double handler_seconds_sum = 0;     // their sum
+  std::uint64_t handler_count = 0;  // observations in the handler-time histogram
+  double handler_seconds_sum = 0;   // their sum
   // End-to-end latency observations per topic (ObserveEndToEndSeconds), sorted by topic.
   struct TopicLatency {
     std::string topic;

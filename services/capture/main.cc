@@ -22,13 +22,13 @@
 #include "common/shutdown.h"
 #include "common/status_server.h"
 #include "common/topics.h"
-#include "messagecorps/tracing.h"
 #include "messagecorps/client_config.h"
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/producer.h"
 #include "messagecorps/seed_topics.h"
+#include "messagecorps/tracing.h"
 
 namespace ms = messagecorps::services;
 using messagecorps::DeliveryReport;

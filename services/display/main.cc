@@ -22,10 +22,10 @@
 #include "common/topics.h"
 #include "display/live_feed.h"
 #include "display/web_assets.h"
-#include "messagecorps/tracing.h"
 #include "messagecorps/consumer.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
+#include "messagecorps/tracing.h"
 
 namespace ms = messagecorps::services;
 using protobuf::data::Image;
@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
     }
     for (const auto& record : *batch) {
       // CONSUMER span per record (empty when tracing is off); the feed's log lines carry its ids.
-      const messagecorps::tracing::Span span = messagecorps::tracing::StartProcess(record, cc.group_id);
+      const messagecorps::tracing::Span span =
+          messagecorps::tracing::StartProcess(record, cc.group_id);
       if (!record.decode_status().ok()) {
         if (record.topic() == video_topic) feed.OnInvalidFrame(record.decode_status().ToString());
         continue;

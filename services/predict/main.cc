@@ -18,10 +18,10 @@
 #include "common/shutdown.h"
 #include "common/status_server.h"
 #include "common/topics.h"
-#include "messagecorps/tracing.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/router.h"
+#include "messagecorps/tracing.h"
 #include "predict/detectors/detector_spec.h"
 #include "predict/predictor.h"
 

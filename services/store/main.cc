@@ -20,10 +20,10 @@
 #include "common/shutdown.h"
 #include "common/status_server.h"
 #include "common/topics.h"
-#include "messagecorps/tracing.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/router.h"
+#include "messagecorps/tracing.h"
 #include "store/recorder.h"
 #include "store/store.h"
 
