@@ -256,8 +256,10 @@ def run_tracing(opts, check, workdir):
     try:
         brokers = p.broker()
         p.display(env={"OTEL_SERVICE_NAME": "display"})
+        # Debug level: the router's Logging middleware logs a line per handled record.
         p.start("predict", ["--brokers", brokers, "--no-skip", "--earliest", "--count",
-                            str(FRAMES)], env={"OTEL_SERVICE_NAME": "predict"})
+                            str(FRAMES)],
+                env={"OTEL_SERVICE_NAME": "predict", "MCORPS_LOG_LEVEL": "debug"})
         p.start("store", ["--brokers", brokers, "--db", os.path.join(workdir, "store.db"),
                           "--count", str(2 * FRAMES)], env={"OTEL_SERVICE_NAME": "store"})
         # The HTTP exporter this time: both OTLP transports are exercised.
@@ -290,12 +292,14 @@ def run_tracing(opts, check, workdir):
 
     complete, problems = 0, []
     trace_ids = []
+    predict_spans = set()
     for t in traces:
         tid = t["traceID"]
         trace_ids.append(tid)
         data = get_json(f"{query}/api/traces/{tid}")["data"][0]
         procs = {k: v["serviceName"] for k, v in data["processes"].items()}
         spans = {s["spanID"]: s for s in data["spans"]}
+        predict_spans.update(sid for sid, s in spans.items() if procs[s["processID"]] == "predict")
 
         def tag(s, key):
             for tg in s["tags"]:
@@ -347,8 +351,9 @@ def run_tracing(opts, check, workdir):
     check(complete == FRAMES, f"{complete} of {len(traces)} traces have every hop with correct "
                               "parent links")
 
-    # Logs and traces join: predict's ECS JSON lines logged inside a span carry its trace id.
-    logged = set()
+    # Logs and traces join: predict's ECS JSON lines logged inside a span carry the trace id and
+    # the id of the active span (one of predict's spans in Jaeger, not the record's traceparent).
+    logged, logged_spans = set(), set()
     with open(os.path.join(workdir, "predict.log")) as f:
         for line in f:
             try:
@@ -357,8 +362,11 @@ def run_tracing(opts, check, workdir):
                 continue
             if doc.get("trace.id") and doc.get("span.id"):
                 logged.add(doc["trace.id"])
-    check(bool(logged) and logged <= set(trace_ids),
-          f"predict's JSON log lines carry trace.id/span.id of the frames ({len(logged)} traces)")
+                logged_spans.add(doc["span.id"])
+    check(len(logged) == FRAMES and logged <= set(trace_ids),
+          f"predict's JSON log lines carry trace.id of the frames ({len(logged)} traces)")
+    check(bool(logged_spans) and logged_spans <= predict_spans,
+          f"their span.id is an active span of predict in Jaeger ({len(logged_spans)} spans)")
     subprocess.run([os.path.join(opts.repo, "scripts", "jaeger"), "stop", "--state", state],
                    timeout=60)
 
