@@ -2,8 +2,8 @@
 //
 // A tiny "prediction service": every Image on VideoStream becomes a Prediction on Predictions
 // ("bright" or "dark" from the mean pixel value). The Prediction inherits the frame's trace id and
-// records its span as parent — the router does that by default. Offsets are committed only after the
-// Prediction is safely stored; a frame the handler cannot take goes to VideoStream.DLQ.
+// records its span as parent — the router does that by default. Offsets are committed only after
+// the Prediction is safely stored; a frame the handler cannot take goes to VideoStream.DLQ.
 //
 // Runs on an embedded broker unless MESSAGECORPS_BROKERS is set:
 //   build/default/examples/example_04_transform [FRAMES]
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
 
   // The service.
   mc::RouterConfig rc;
-  rc.consumer.brokers = brokers;
+  rc.client.brokers = brokers;
   rc.consumer.group_id = "brightness";
   rc.consumer.start = mc::StartOffset::kEarliest;
   rc.producer.envelope = mc::EnvelopeSettings{"brightness", protobuf::common::DEVELOPMENT};
@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::jthread service([&](std::stop_token stop) {
-    if (auto s = router.Run(stop); !s.ok()) std::fprintf(stderr, "router: %s\n", s.ToString().c_str());
+    if (auto s = router.Run(stop); !s.ok())
+      std::fprintf(stderr, "router: %s\n", s.ToString().c_str());
   });
 
   // The display: read the predictions back.

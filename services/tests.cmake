@@ -28,16 +28,21 @@ set_tests_properties(store_postgres_test PROPERTIES LABELS unit TIMEOUT 180)
 set(svc_bins MCORPS_CAPTURE_BIN="$<TARGET_FILE:mcorps-capture>"
              MCORPS_PREDICT_BIN="$<TARGET_FILE:mcorps-predict>"
              MCORPS_STORE_BIN="$<TARGET_FILE:mcorps-store>"
+             MCORPS_DISPLAY_BIN="$<TARGET_FILE:mcorps-display>"
              MCORPS_TEST_DATA_DIR="${svc_tests}/data/services")
 mcorps_add_test(services_pipeline_test LABEL integration TIMEOUT 900
                 SOURCES ${svc_tests}/integration/services_pipeline_test.cc
                 LIBS SQLite::SQLite3 mcorps_service_common)
 mcorps_add_test(services_bad_input_test LABEL integration TIMEOUT 300
                 SOURCES ${svc_tests}/integration/services_bad_input_test.cc LIBS mcorps_opencv)
-foreach(t services_pipeline_test services_bad_input_test)
+# SIGINT and SIGTERM to each service mid-stream: exit 0 within its bound, nothing acknowledged but
+# unwritten (messagecorps/program/stop.h).
+mcorps_add_test(services_stop_test LABEL integration TIMEOUT 600
+                SOURCES ${svc_tests}/integration/services_stop_test.cc LIBS SQLite::SQLite3)
+foreach(t services_pipeline_test services_bad_input_test services_stop_test)
   target_compile_definitions(${t} PRIVATE ${svc_bins})
   set_property(TEST ${t} APPEND PROPERTY FIXTURES_REQUIRED models)
-  add_dependencies(${t} mcorps-capture mcorps-predict mcorps-store)
+  add_dependencies(${t} mcorps-capture mcorps-predict mcorps-store mcorps-display)
 endforeach()
 
 # Label `e2e`: the whole system on the embedded broker (mcorps-broker), no Apache Kafka (which is
@@ -65,6 +70,63 @@ add_test(NAME demo_smoke
                  --unset=MESSAGECORPS_BROKERS
                  ${PROJECT_SOURCE_DIR}/scripts/demo --no-build --frames 30 --port 0)
 set_tests_properties(demo_smoke PROPERTIES LABELS e2e TIMEOUT 300 FIXTURES_REQUIRED models)
+
+# The services' named parts and the shared program parts they are built from, in memory.
+mcorps_add_test(service_parts_test LABEL unit SOURCES ${svc_tests}/unit/service_parts_test.cc
+                LIBS mcorps_capture_lib mcorps_predict_lib mcorps_display_lib mcorps_store_lib)
+# The gateway (services/gateway): its logic without a broker, then the real binary against the real
+# broker with a C++ gRPC client and an HTTP client.
+mcorps_add_test(gateway_unit_test LABEL unit SOURCES ${svc_tests}/unit/gateway_unit_test.cc
+                LIBS mcorps_gateway_lib)
+mcorps_add_test(gateway_test LABEL integration TIMEOUT 600
+                SOURCES ${svc_tests}/integration/gateway_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>"
+                           MCORPS_ACME_DESCRIPTOR_SET="${MCORPS_TEST_ACME_DESC}")
+add_dependencies(gateway_test mcorps-gateway acme_descriptor_set)
+
+# The gateway from Python grpcio (the project venv, scripts/python-venv): messages built from
+# server reflection, health, publish/subscribe. The health-outage variant runs its own one-node
+# Kafka (scripts/kafka) and kills and restarts it: label robustness.
+set(gateway_py "py=$(\"$0\"/scripts/python-venv) || exit 1; exec \"$py\" \"$0\"/tests/integration/gateway_grpc_test.py --gateway-bin \"$1\" --work \"$2\" $3")
+add_test(NAME gateway_grpc_python_test
+         COMMAND sh -c "${gateway_py}" ${PROJECT_SOURCE_DIR} $<TARGET_FILE:mcorps-gateway>
+                 ${CMAKE_CURRENT_BINARY_DIR}/gateway_grpc_python_test "")
+set_tests_properties(gateway_grpc_python_test PROPERTIES LABELS integration TIMEOUT 300
+                     FIXTURES_REQUIRED kafka
+                     ENVIRONMENT "MESSAGECORPS_TEST_BROKERS_FILE=${MCORPS_KAFKA_STATE}/bootstrap")
+add_test(NAME gateway_health_outage_test
+         COMMAND sh -c "${gateway_py}" ${PROJECT_SOURCE_DIR} $<TARGET_FILE:mcorps-gateway>
+                 ${CMAKE_CURRENT_BINARY_DIR}/gateway_health_outage_test --health-outage)
+set_tests_properties(gateway_health_outage_test PROPERTIES LABELS robustness TIMEOUT 600)
+
+# Who may do what: TLS / mutual TLS, JWTs (libjwt makes the test's tokens), static tokens,
+# permissions reloaded on SIGHUP, quotas. Certificates are made by the openssl command at run time.
+mcorps_add_test(gateway_auth_test LABEL integration TIMEOUT 300
+                SOURCES ${svc_tests}/integration/gateway_auth_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json PkgConfig::JWT)
+target_compile_definitions(gateway_auth_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_auth_test mcorps-gateway)
+
+# The gateway on the secured broker (fixture kafka_security): -F and $MESSAGECORPS_CLIENT_CONFIG,
+# SASL over TLS and mutual TLS; a wrong password is not ready, names authentication, leaks nothing.
+mcorps_add_test(gateway_security_test LABEL security TIMEOUT 300
+                SOURCES ${svc_tests}/integration/gateway_security_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_security_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_security_test mcorps-gateway)
+
+# Issue 17's resume test (robustness: long): 100,000 numbered records over 12 partitions, the stream
+# cut every 5 s and resumed on the other gateway process, then one SIGKILLed mid-stream.
+mcorps_add_test(gateway_resume_test LABEL robustness TIMEOUT 1200
+                SOURCES ${svc_tests}/integration/gateway_resume_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_resume_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_resume_test mcorps-gateway)
 
 # Observability (docs/observability.md), label e2e: the example system on the embedded broker.
 # observability_metrics_test scrapes every program's /metrics and validates it with the Python

@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Create(ClientConfig co
   }
   (void)conf->release();
   impl->rk.reset(rk);
+  impl->name = rd_kafka_name(rk);
   return std::unique_ptr<AdminClient>(new AdminClient(std::move(impl)));
 }
 
@@ -198,6 +199,38 @@ absl::StatusOr<std::vector<std::string>> AdminClient::ListTopics(std::chrono::mi
   return out;
 }
 
+absl::StatusOr<std::vector<TopicInfo>> AdminClient::DescribeTopics(
+    std::chrono::milliseconds timeout, bool include_internal) {
+  const rd_kafka_metadata_t* md = nullptr;
+  // Typed errors (authentication, TLS, unreachable) as DescribeTopic gives them.
+  if (absl::Status s = impl_->Metadata(timeout, "describe topics", &md); !s.ok()) return s;
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
+      md, rd_kafka_metadata_destroy);
+  std::vector<TopicInfo> out;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = md->topics[i];
+    if (t.err) continue;  // e.g. a topic being deleted
+    if (!include_internal && std::string_view(t.topic).rfind("__", 0) == 0) continue;
+    TopicInfo info;
+    info.name = t.topic;
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      const rd_kafka_metadata_partition_t& mp = t.partitions[p];
+      PartitionInfo pi;
+      pi.id = mp.id;
+      pi.leader = mp.leader;
+      pi.replicas.assign(mp.replicas, mp.replicas + mp.replica_cnt);
+      pi.in_sync.assign(mp.isrs, mp.isrs + mp.isr_cnt);
+      info.partitions.push_back(std::move(pi));
+    }
+    std::sort(info.partitions.begin(), info.partitions.end(),
+              [](const PartitionInfo& a, const PartitionInfo& b) { return a.id < b.id; });
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
+  return out;
+}
+
 absl::StatusOr<TopicInfo> AdminClient::DescribeTopic(const std::string& name,
                                                      std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* md = nullptr;
@@ -247,6 +280,42 @@ absl::Status AdminClient::WaitForTopic(const std::string& name, int partitions,
   }
   return absl::DeadlineExceededError(
       absl::StrCat("topic ", name, " not ready within ", timeout.count(), " ms: ", last.message()));
+}
+
+absl::StatusOr<std::string> AdminClient::BrokerConfig(const std::string& name,
+                                                      std::chrono::milliseconds timeout) {
+  const std::string what = "broker configuration " + name;
+  const rd_kafka_metadata_t* md = nullptr;
+  if (absl::Status s = impl_->Metadata(timeout, what, &md); !s.ok()) return s;
+  std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
+      md, rd_kafka_metadata_destroy);
+  if (md->broker_cnt == 0) return absl::UnavailableError(what + ": no broker in the metadata");
+  const std::string broker_id = std::to_string(md->brokers[0].id);
+
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, broker_id.c_str());
+  internal::QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
+  auto options = impl_->Options(RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout);
+  rd_kafka_DescribeConfigs(impl_->rk.get(), &resource, 1, options.get(), queue.get());
+  rd_kafka_ConfigResource_destroy(resource);
+  auto ev = impl_->Await(queue.get(), RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout, what);
+  if (!ev.ok()) return ev.status();
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t** resources = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(ev->get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    if (rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(resources[i])) {
+      return KafkaError(err, absl::StrCat(what, " of broker ", broker_id));
+    }
+    size_t entries = 0;
+    const rd_kafka_ConfigEntry_t** config = rd_kafka_ConfigResource_configs(resources[i], &entries);
+    for (size_t e = 0; e < entries; ++e) {
+      if (name != rd_kafka_ConfigEntry_name(config[e])) continue;
+      const char* value = rd_kafka_ConfigEntry_value(config[e]);
+      return std::string(value != nullptr ? value : "");
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(what, ": not reported by broker ", broker_id));
 }
 
 absl::StatusOr<std::vector<GroupInfo>> AdminClient::ListGroups(std::chrono::milliseconds timeout) {

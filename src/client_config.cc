@@ -20,18 +20,37 @@
 
 namespace messagecorps {
 
+namespace {
+
+constexpr const char* kBootstrapServers = "bootstrap.servers";
+constexpr const char* kBrokerListAlias = "metadata.broker.list";
+
+const std::string* BrokerProperty(const std::map<std::string, std::string>& properties) {
+  for (const char* key : {kBootstrapServers, kBrokerListAlias}) {
+    auto it = properties.find(key);
+    if (it != properties.end() && !it->second.empty()) return &it->second;
+  }
+  return nullptr;
+}
+
+absl::Status NoBrokers() {
+  return absl::InvalidArgumentError(
+      "no Kafka brokers configured: give --brokers (mcorps: -b), bootstrap.servers in a "
+      "properties file (-F, $MESSAGECORPS_CLIENT_CONFIG) or -X, or set $MESSAGECORPS_BROKERS");
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> ResolveBrokers(const std::string& configured) {
   if (!configured.empty()) return configured;
-  if (const char* env = std::getenv("MESSAGECORPS_BROKERS"); env && *env) return std::string(env);
-  return absl::InvalidArgumentError(
-      "no Kafka brokers configured: set ClientConfig::brokers (CLI: -b) or MESSAGECORPS_BROKERS");
+  if (const char* env = std::getenv(kBrokersEnvironmentVariable); env && *env) {
+    return std::string(env);
+  }
+  return NoBrokers();
 }
 
 absl::StatusOr<std::string> ResolveBrokers(const ClientConfig& config) {
-  for (const char* key : {"bootstrap.servers", "metadata.broker.list"}) {
-    auto it = config.properties.find(key);
-    if (it != config.properties.end() && !it->second.empty()) return it->second;
-  }
+  if (const std::string* listed = BrokerProperty(config.properties)) return *listed;
   return ResolveBrokers(config.brokers);
 }
 
@@ -131,6 +150,53 @@ absl::StatusOr<std::map<std::string, std::string>> ReadPropertiesFile(const std:
                      ErrorReason::kInvalidConfig);
   }
   return ParsePropertiesText(text, path);
+}
+
+absl::StatusOr<ClientConfig> LoadClientConfig(const ClientConfigSources& sources) {
+  ClientConfig config;
+  // Lowest precedence first; each layer overwrites the keys it sets. metadata.broker.list is an
+  // alias of bootstrap.servers: one key, so a higher layer's alias overrides a lower layer's
+  // bootstrap.servers.
+  auto set = [&config](const std::string& key, const std::string& value) {
+    config.properties[key == kBrokerListAlias ? std::string(kBootstrapServers) : key] = value;
+  };
+  auto apply = [&set](const std::map<std::string, std::string>& layer) {
+    for (const auto& [key, value] : layer) set(key, value);
+  };
+  if (sources.use_environment) {
+    if (const char* path = std::getenv(kClientConfigEnvironmentVariable); path && *path) {
+      auto file = ReadPropertiesFile(path);
+      if (!file.ok()) {
+        return WithContext(file.status(),
+                           absl::StrCat(kClientConfigEnvironmentVariable, "=", path));
+      }
+      apply(*file);
+    }
+  }
+  for (const std::string& path : sources.property_files) {
+    auto file = ReadPropertiesFile(path);
+    if (!file.ok()) return file.status();
+    apply(*file);
+  }
+  for (const std::string& property : sources.properties) {
+    auto kv = ParseProperty(property);
+    if (!kv.ok()) return WithContext(kv.status(), "-X");
+    set(kv->first, kv->second);
+  }
+  // One place for the broker list: `brokers`.
+  if (!sources.brokers.empty()) {
+    config.brokers = sources.brokers;
+  } else if (const std::string* listed = BrokerProperty(config.properties)) {
+    config.brokers = *listed;
+  } else if (const char* env = std::getenv(kBrokersEnvironmentVariable);
+             sources.use_environment && env && *env) {
+    config.brokers = env;
+  } else {
+    return NoBrokers();
+  }
+  config.properties.erase(kBootstrapServers);
+  config.properties.erase(kBrokerListAlias);
+  return config;
 }
 
 namespace internal {
@@ -252,15 +318,16 @@ ClientCore* CoreOf(const rd_kafka_t* rk) { return static_cast<ClientCore*>(rd_ka
 
 // librdkafka >= 2.x reports a plaintext client at a TLS/SASL listener only as a log line
 // ("Disconnected ... in state APIVERSION_QUERY"); 2.0.2 also sent an error with a hint. Twice in a
-// row is taken for a protocol mismatch.
+// row from one connection (ClientCore::kHintsForMismatch) is taken for a protocol mismatch.
 void NoteFirstRequestDisconnect(ClientCore& core, const char* fac, const char* buf) {
   if (fac == nullptr || buf == nullptr || std::strcmp(fac, "FAIL") != 0) return;
   if (core.security_protocol != "plaintext" && core.security_protocol != "sasl_plaintext") return;
   const std::string text = Lower(buf);
-  if (!Contains(text, "apiversion_query") || !Contains(text, "disconnected")) return;
-  if (core.first_request_disconnects.fetch_add(1) + 1 < 2 || !core.ConnectionFailure().ok()) {
-    return;
-  }
+  const bool hinted = Contains(text, "apiversion_query") && Contains(text, "disconnected");
+  const bool repeated = core.NoteDisconnect(buf, hinted, std::chrono::steady_clock::now());
+  if (!hinted) return;
+  // Once is also a broker killed or restarting while we connected (ClientCore::NoteDisconnect).
+  if (!repeated || !core.ConnectionFailure().ok()) return;
   core.SetConnectionFailure(MakeError(
       absl::StatusCode::kUnavailable,
       absl::StrCat("security protocol mismatch: the broker closed the connection at the first "
@@ -314,6 +381,21 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     if (absl::Status failure =
             ClassifyConnectionError(err, text, core->sasl_mechanism, core->TlsDetail());
         !failure.ok()) {
+      // A disconnect with librdkafka's security.protocol hint is a mismatch only when it is the
+      // first-request one and repeats (ClientCore::NoteDisconnect): otherwise it is also what a
+      // broker killed right after we connected looks like, and must not stop a client for good.
+      if (code == RD_KAFKA_RESP_ERR__TRANSPORT &&
+          GetErrorReason(failure) == ErrorReason::kProtocolMismatch &&
+          Contains(Lower(text), "security.protocol") &&
+          !core->NoteDisconnect(text, Contains(Lower(text), "requesting apiversion"),
+                                std::chrono::steady_clock::now())) {
+        if (core->logger) {
+          core->logger->warn("kafka {} error: {} ({})", core->client_kind, text,
+                             rd_kafka_err2name(code));
+        }
+        if (core->metrics) core->metrics->Add(Counter::kClientErrors);
+        return;
+      }
       if (core->logger) {
         core->logger->error("kafka {}: {} ({})", core->client_kind, std::string(failure.message()),
                             ErrorReasonName(GetErrorReason(failure)));
@@ -324,6 +406,7 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     }
     // Transient (broker down, all brokers down, ...): librdkafka retries and reconnects by itself
     // with bounded back-off; we make it visible.
+    (void)core->NoteDisconnect(text, false, std::chrono::steady_clock::now());
     if (core->logger) {
       core->logger->warn("kafka {} error: {} ({})", core->client_kind, text,
                          rd_kafka_err2name(code));
@@ -385,6 +468,10 @@ int StatsCallback(rd_kafka_t*, char* json, size_t len, void* opaque) {
 }
 
 }  // namespace
+
+ClientCore::~ClientCore() {
+  if (metrics && !name.empty()) metrics->ForgetClient(name);
+}
 
 void InitCore(ClientCore& core, const ClientConfig& config, std::string kind) {
   core.logger = config.logger ? config.logger : spdlog::default_logger();

@@ -1,5 +1,6 @@
 #include "messagecorps/codec.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/message_lite.h>
@@ -227,6 +228,11 @@ absl::Status ReadZigZag(std::string_view value, size_t* pos, const char* what, i
       absl::StrCat("confluent framing: overlong varint (", what, ") at byte ", *pos - 1));
 }
 
+// The first message type of its file: Confluent's [0], the framing's single-0 shortcut.
+bool IsFirstTopLevel(const google::protobuf::Descriptor* type) {
+  return type->containing_type() == nullptr && type->index() == 0;
+}
+
 // Writes magic, schema id and message indexes to *out (replacing its content).
 absl::Status WriteConfluentHeader(const EncodeOptions& options, std::string* out) {
   out->clear();
@@ -324,7 +330,24 @@ absl::Status Encode(const google::protobuf::MessageLite& message, const EncodeOp
       out->clear();
       return SerializeAppend(message, out);
     case Encoding::kConfluent: {
-      absl::Status s = WriteConfluentHeader(options, out);
+      absl::Status s;
+      // No indexes given: the type's own path (Confluent's rule), when the message has a
+      // descriptor; [0] otherwise (a MessageLite).
+      const auto* full = options.message_indexes.empty()
+                             ? dynamic_cast<const google::protobuf::Message*>(&message)
+                             : nullptr;
+      if (full != nullptr && !IsFirstTopLevel(full->GetDescriptor())) {
+        thread_local EncodeOptions derived;
+        derived.schema_id = options.schema_id;
+        derived.message_indexes.clear();  // capacity kept: no allocation once grown
+        for (auto* t = full->GetDescriptor(); t != nullptr; t = t->containing_type()) {
+          derived.message_indexes.push_back(t->index());
+        }
+        std::reverse(derived.message_indexes.begin(), derived.message_indexes.end());
+        s = WriteConfluentHeader(derived, out);
+      } else {
+        s = WriteConfluentHeader(options, out);
+      }
       if (!s.ok()) return s;
       return SerializeAppend(message, out);
     }

@@ -12,12 +12,13 @@
 #include <optional>
 #include <set>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
+#include "consumer_group_handle.h"
 #include "fetch_waker.h"
+#include "message_pool.h"
 #include "messagecorps/envelope.h"
 #include "messagecorps/error.h"
 #include "messagecorps/logging.h"
@@ -26,6 +27,7 @@
 #include "messagecorps/type_registry.h"
 #include "messagecorps/version.h"
 #include "rdkafka_handles.h"
+#include "received_message_access.h"
 
 namespace messagecorps {
 
@@ -33,17 +35,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using PartitionKey = std::pair<std::string, int32_t>;
-
-std::optional<std::string_view> HeaderOf(const rd_kafka_message_t* m, const char* key) {
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  const void* value = nullptr;
-  size_t size = 0;
-  if (rd_kafka_header_get_last(hdrs, key, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return std::nullopt;
-  }
-  return std::string_view(value ? static_cast<const char*>(value) : "", size);
-}
 
 std::vector<TopicPartition> ToVector(const rd_kafka_topic_partition_list_t* list) {
   std::vector<TopicPartition> out;
@@ -94,196 +85,6 @@ void LogReceivedRecord(spdlog::logger& logger, const ReceivedMessage& r) {
 }
 
 }  // namespace
-
-// Decoded message objects to reuse, per type (see ReceivedMessage in consumer.h). Shared by the
-// polling thread (Take) and whichever threads destroy ReceivedMessages (Give).
-class MessagePool {
- public:
-  std::unique_ptr<google::protobuf::Message> Take(const google::protobuf::Descriptor* type) {
-    std::lock_guard lock(mu_);
-    auto it = free_.find(type);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    std::unique_ptr<google::protobuf::Message> m = std::move(it->second.back());
-    it->second.pop_back();
-    return m;
-  }
-  void Give(std::unique_ptr<google::protobuf::Message> m) {
-    // Outside the lock. Clear() deletes sub-messages (and their strings) of a message not on an
-    // arena: the envelope, where most of a small record's allocations are, is taken out first and
-    // put back cleared, so that the next parse reuses its strings. That it is present even when
-    // the next record has none changes nothing: FillReceiveInfo creates it on every receive.
-    const google::protobuf::FieldDescriptor* field = EnvelopeField(m->GetDescriptor());
-    const google::protobuf::Reflection* reflection = m->GetReflection();
-    google::protobuf::Message* envelope = field != nullptr && reflection->HasField(*m, field)
-                                              ? reflection->ReleaseMessage(m.get(), field)
-                                              : nullptr;
-    m->Clear();
-    if (envelope != nullptr) {
-      envelope->Clear();
-      reflection->SetAllocatedMessage(m.get(), envelope, field);
-    }
-    std::lock_guard lock(mu_);
-    auto& list = free_[m->GetDescriptor()];
-    if (list.size() < kMaxPooledMessages) list.push_back(std::move(m));
-    // A full list: `m` is deleted when this returns, after the lock is released.
-  }
-
- private:
-  std::mutex mu_;
-  std::unordered_map<const google::protobuf::Descriptor*,
-                     std::vector<std::unique_ptr<google::protobuf::Message>>>
-      free_;
-};
-
-std::string_view ReceivedMessage::topic() const { return rd_kafka_topic_name(record_->rkt); }
-int32_t ReceivedMessage::partition() const { return record_->partition; }
-int64_t ReceivedMessage::offset() const { return record_->offset; }
-std::optional<std::string_view> ReceivedMessage::key() const {
-  const rd_kafka_message_t* m = record_;
-  if (m->key == nullptr) return std::nullopt;
-  return std::string_view(static_cast<const char*>(m->key), m->key_len);
-}
-std::string_view ReceivedMessage::value() const {
-  const rd_kafka_message_t* m = record_;
-  if (m->payload == nullptr) return {};
-  return std::string_view(static_cast<const char*>(m->payload), m->len);
-}
-int64_t ReceivedMessage::timestamp_ms() const {
-  rd_kafka_timestamp_type_t type;
-  return rd_kafka_message_timestamp(record_, &type);
-}
-Headers ReceivedMessage::headers() const {
-  Headers out;
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(record_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return out;
-  }
-  const char* name;
-  const void* value;
-  size_t size;
-  for (size_t i = 0;
-       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-    out.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : "");
-  }
-  return out;
-}
-std::optional<std::string_view> ReceivedMessage::header(std::string_view key) const {
-  std::string k(key);
-  return HeaderOf(record_, k.c_str());
-}
-
-// Builds ReceivedMessage objects (it is the one friend that may).
-struct ConsumerInternals {
-  // The pool of the consumer whose state `client` is.
-  static MessagePool& PoolOf(void* client);
-  static ReceivedMessage Make(std::shared_ptr<void> client, internal::MessageHandle m) {
-    ReceivedMessage r;
-    r.client_ = std::move(client);
-    r.record_ = m.release();
-    return r;
-  }
-  static void Decode(ReceivedMessage& r, const TypeRegistry& registry, const DecodeLimits& limits,
-                     MessagePool& pool) {
-    const rd_kafka_message_t* m = r.record_;
-    std::string_view value = r.value();
-    std::string_view topic = r.topic();
-
-    r.encoding_ = DetectEncoding(value);
-    if (auto h = HeaderOf(m, "mcorps-encoding")) {
-      auto parsed = ParseEncoding(*h);
-      if (parsed.ok()) r.encoding_ = *parsed;
-    }
-
-    const google::protobuf::Descriptor* type = nullptr;
-    const TopicBinding* binding = registry.Find(topic);
-    if (binding) type = binding->type;
-    if (auto ce_type = HeaderOf(m, "ce_type")) {
-      if (type == nullptr) {
-        type = registry.FindType(*ce_type);
-      } else if (AsAbsl(*ce_type) != type->full_name()) {
-        r.decode_status_ =
-            MakeError(absl::StatusCode::kInvalidArgument,
-                      absl::StrCat("record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
-                                   " (ce_type) but the topic carries ", type->full_name()),
-                      ErrorReason::kWrongType);
-        return;
-      }
-    }
-    if (type == nullptr) {
-      r.decode_status_ = MakeError(absl::StatusCode::kNotFound,
-                                   absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
-                                                " (and the record names none known in ce_type)"),
-                                   ErrorReason::kNoTypeBound);
-      return;
-    }
-    std::unique_ptr<google::protobuf::Message> message = pool.Take(type);
-    const bool reused = message != nullptr;
-    if (!reused) message = registry.NewMessage(type);
-    thread_local std::string scratch;
-    absl::Status s =
-        reused ? DecodeInto(value, r.encoding_, message.get(), limits, &scratch)
-               : messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
-    if (!s.ok()) {
-      // Located, and with the codec's payload kept: the reason (kMalformedRecord, kDecodeLimit)
-      // is what the Router's dead-letter reason and callers branch on.
-      r.decode_status_ = absl::Status(s.code(), absl::StrCat(AsAbsl(topic), "[", r.partition(),
-                                                             "]@", r.offset(), ": ", s.message()));
-      s.ForEachPayload([&r](absl::string_view url, const absl::Cord& payload) {
-        r.decode_status_.SetPayload(url, payload);
-      });
-      return;
-    }
-    // Pooled only when small: a cleared message keeps its string capacity.
-    const size_t parsed = r.encoding_ == Encoding::kSeed ? message->ByteSizeLong() : value.size();
-    r.poolable_ = parsed <= kMaxPooledMessageBytes;
-    FillReceiveInfo(*message, r.offset(), r.partition());
-    r.trace_ = TraceOf(*message);
-    r.message_ = std::move(message);
-    if (r.trace_.empty()) {
-      if (auto tp = HeaderOf(m, "traceparent")) {
-        auto t = TraceContext::FromTraceparent(*tp);
-        if (t.ok()) r.trace_ = *t;
-      }
-    }
-  }
-  static void TraceFromHeaders(ReceivedMessage& r) {
-    if (auto tp = HeaderOf(r.record_, "traceparent")) {
-      auto t = TraceContext::FromTraceparent(*tp);
-      if (t.ok()) r.trace_ = *t;
-    }
-  }
-};
-
-ReceivedMessage::ReceivedMessage(ReceivedMessage&& other) noexcept
-    : client_(std::move(other.client_)),
-      record_(std::exchange(other.record_, nullptr)),
-      message_(std::move(other.message_)),
-      decode_status_(std::move(other.decode_status_)),
-      encoding_(other.encoding_),
-      poolable_(other.poolable_),
-      trace_(other.trace_) {}
-
-ReceivedMessage& ReceivedMessage::operator=(ReceivedMessage&& other) noexcept {
-  if (this != &other) {
-    ReceivedMessage old(std::move(*this));  // released (pooled, destroyed) on return
-    client_ = std::move(other.client_);
-    record_ = std::exchange(other.record_, nullptr);
-    message_ = std::move(other.message_);
-    decode_status_ = std::move(other.decode_status_);
-    encoding_ = other.encoding_;
-    poolable_ = other.poolable_;
-    trace_ = other.trace_;
-  }
-  return *this;
-}
-
-ReceivedMessage::~ReceivedMessage() {
-  if (message_ && poolable_ && client_)
-    ConsumerInternals::PoolOf(client_.get()).Give(std::move(message_));
-  message_.reset();
-  // The record before the handle (client_, released after this body).
-  if (record_) rd_kafka_message_destroy(record_);
-}
 
 struct Consumer::Impl : internal::ClientCore {
   absl::Status PauseOrResume(const std::vector<TopicPartition>& partitions, bool pause);
@@ -494,10 +295,6 @@ struct Consumer::Impl : internal::ClientCore {
   }
 };
 
-MessagePool& ConsumerInternals::PoolOf(void* client) {
-  return static_cast<Consumer::Impl*>(client)->pool;
-}
-
 namespace {
 
 // Checks an explicit assignment and derives the topic list from it.
@@ -611,6 +408,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config
   const int64_t queue_max_records = conf_int("queued.min.messages");
   (void)conf->release();
   impl->rk.reset(rk);
+  impl->name = rd_kafka_name(rk);
   if (FetchWakerNeeded()) impl->waker.emplace(rk, queue_max_bytes, queue_max_records);
   rd_kafka_poll_set_consumer(rk);
   impl->queue.reset(rd_kafka_queue_get_consumer(rk));
@@ -735,11 +533,12 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
     }
     *run_to_store = m->offset + 1;
     *run_consumed = m->offset + 1;
-    ReceivedMessage r = ConsumerInternals::Make(impl_, std::move(m));
+    ReceivedMessage r = internal::ReceivedMessageAccess::FromKafka(impl_, std::move(m));
     if (impl_->config.decode) {
-      ConsumerInternals::Decode(r, *impl_->registry, impl_->config.limits, impl_->pool);
+      internal::ReceivedMessageAccess::Decode(r, *impl_->registry, impl_->config.limits,
+                                              &impl_->pool);
     } else {
-      ConsumerInternals::TraceFromHeaders(r);
+      internal::ReceivedMessageAccess::TraceFromHeaders(r);
     }
     if (impl_->metrics) {
       impl_->metrics->Add(Counter::kReceived);
@@ -892,6 +691,12 @@ absl::Status Consumer::Seek(const TopicPartition& position, std::chrono::millise
     return s;
   }
   impl_->to_store.erase({position.topic, position.partition});
+  // Without a wait librdkafka marks the partition _IN_PROGRESS: the seek is under way, and takes
+  // effect before the partition's next record is handed out (older fetched ones are dropped).
+  if (timeout.count() == 0 && list->cnt == 1 &&
+      list->elems[0].err == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+    return absl::OkStatus();
+  }
   return ListError(list.get(), "seek");
 }
 
@@ -934,5 +739,11 @@ absl::Status Consumer::Close(std::chrono::milliseconds timeout) {
 }
 
 const std::string& Consumer::group_id() const { return impl_->config.group_id; }
+
+rd_kafka_t* internal::GroupHandleOf(const Consumer& consumer) {
+  std::lock_guard lock(consumer.impl_->mu);
+  if (consumer.impl_->closed || consumer.impl_->assigned_manually) return nullptr;
+  return consumer.impl_->rk.get();
+}
 
 }  // namespace messagecorps

@@ -29,7 +29,9 @@ std::future<DeliveryReport> DeadLetterPublisher::PublishAsync(const ReceivedMess
                                                               const absl::Status& error) {
   Headers headers = record.headers();
   headers.emplace_back(header::kDlqReason, reason);
-  headers.emplace_back(header::kDlqError, error.ToString());
+  // The code and message only: the payloads (error.h) are binary.
+  headers.emplace_back(header::kDlqError,
+                       error.ToString(absl::StatusToStringMode::kWithNoExtraData));
   headers.emplace_back(header::kDlqTopic, record.topic());
   headers.emplace_back(header::kDlqPartition, std::to_string(record.partition()));
   headers.emplace_back(header::kDlqOffset, std::to_string(record.offset()));
@@ -56,9 +58,9 @@ std::future<DeliveryReport> DeadLetterPublisher::PublishAsync(const ReceivedMess
     counts_->failed.fetch_add(1, std::memory_order_relaxed);
     DeliveryReport failed;
     failed.topic = topic;
-    failed.status = absl::Status(
-        queued.code(), absl::StrCat("dead-letter ", AsAbsl(record.topic()), "[", record.partition(),
-                                    "]@", record.offset(), " to ", topic, ": ", queued.message()));
+    failed.status =
+        WithContext(queued, absl::StrCat("dead-letter ", AsAbsl(record.topic()), "[",
+                                         record.partition(), "]@", record.offset(), " to ", topic));
     promise->set_value(std::move(failed));
   }
   return future;

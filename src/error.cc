@@ -17,14 +17,15 @@ namespace {
 constexpr absl::string_view kPayloadUrl = "type.messagecorps.dev/ErrorDetail";
 
 // Payload layout: int32 code (host byte order is fine: it never leaves the process), one byte of
-// flags, one byte of reason.
+// flags (retriable 1, fatal 2, abort_transaction 4), one byte of reason.
 constexpr size_t kDetailSize = 6;
 
 std::string EncodeDetail(const ErrorDetail& d) {
   std::string out(kDetailSize, '\0');
   std::int32_t code = d.kafka_code;
   std::memcpy(out.data(), &code, sizeof code);
-  out[4] = static_cast<char>((d.retriable ? 1 : 0) | (d.fatal ? 2 : 0));
+  out[4] =
+      static_cast<char>((d.retriable ? 1 : 0) | (d.fatal ? 2 : 0) | (d.abort_transaction ? 4 : 0));
   out[5] = static_cast<char>(d.reason);
   return out;
 }
@@ -213,6 +214,15 @@ absl::Status MakeError(absl::StatusCode code, std::string_view message, ErrorRea
   return MakeError(code, message, ErrorDetail{0, retriable, false, reason});
 }
 
+absl::Status WithContext(const absl::Status& status, std::string_view context) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), absl::StrCat(absl::string_view(context.data(), context.size()),
+                                               ": ", status.message()));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
   auto payload = status.GetPayload(kPayloadUrl);
   if (!payload.has_value()) return std::nullopt;
@@ -224,6 +234,7 @@ std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
   d.kafka_code = code;
   d.retriable = (bytes[4] & 1) != 0;
   d.fatal = (bytes[4] & 2) != 0;
+  d.abort_transaction = (bytes[4] & 4) != 0;
   d.reason = static_cast<ErrorReason>(static_cast<uint8_t>(bytes[5]));
   return d;
 }
@@ -237,6 +248,11 @@ bool IsRetriable(const absl::Status& status) {
 bool IsFatal(const absl::Status& status) {
   auto d = GetErrorDetail(status);
   return d && d->fatal;
+}
+
+bool TransactionMustAbort(const absl::Status& status) {
+  auto d = GetErrorDetail(status);
+  return d && d->abort_transaction;
 }
 
 int KafkaErrorCode(const absl::Status& status) {

@@ -256,9 +256,9 @@ absl::Status Metrics::UpdateFromRdKafkaStats(std::string_view stats_json) {
       return absl::InvalidArgumentError("librdkafka statistics: not a JSON object");
     }
     ClientGauges client = ParseClient(stats);
+    std::string key = client.name.empty() ? client.type : client.name;
     std::lock_guard lock(gauges_mutex_);
-    std::string type = client.type;
-    clients_.insert_or_assign(std::move(type), std::move(client));
+    clients_.insert_or_assign(std::move(key), std::move(client));
     return absl::OkStatus();
   } catch (const std::exception& e) {
     // Runs on librdkafka's thread: nothing may escape.
@@ -300,8 +300,13 @@ MetricsSnapshot Metrics::Snapshot() const {
   std::sort(s.end_to_end.begin(), s.end_to_end.end(),
             [](const auto& a, const auto& b) { return a.topic < b.topic; });
   std::lock_guard lock(gauges_mutex_);
-  for (const auto& [type, client] : clients_) s.clients.push_back(client);
+  for (const auto& [name, client] : clients_) s.clients.push_back(client);
   return s;
+}
+
+void Metrics::ForgetClient(std::string_view name) {
+  std::lock_guard lock(gauges_mutex_);
+  if (auto it = clients_.find(name); it != clients_.end()) clients_.erase(it);
 }
 
 std::string Metrics::RenderPrometheus(std::string_view prefix) const {
@@ -359,12 +364,12 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   };
   for (const ClientFamily& family : kClientFamilies) {
     w.Family(family.name, family.type, family.help);
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       const auto value = static_cast<double>(client.*family.field);
       if (family.type == MetricType::Counter) {
-        w.CounterValue({{"client", type}}, value);
+        w.CounterValue({{"client", client.type}, {"client_id", name}}, value);
       } else {
-        w.Gauge({{"client", type}}, value);
+        w.Gauge({{"client", client.type}, {"client_id", name}}, value);
       }
     }
   }
@@ -372,7 +377,7 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   bool any_lag = false;
   bool any_partition = false;
   bool any_broker = false;
-  for (const auto& [type, client] : clients_) {
+  for (const auto& [name, client] : clients_) {
     any_partition = any_partition || !client.partitions.empty();
     any_broker = any_broker || !client.brokers.empty();
     for (const auto& p : client.partitions) any_lag = any_lag || p.consumer_lag >= 0;
@@ -380,10 +385,13 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   if (any_lag) {
     w.Family("rdkafka_consumer_lag_messages", MetricType::Gauge,
              "Messages between the partition's high watermark and the consumer's position.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& p : client.partitions) {
         if (p.consumer_lag < 0) continue;  // unknown yet: no sample rather than a false -1
-        w.Gauge({{"client", type}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}},
+        w.Gauge({{"client", client.type},
+                 {"client_id", name},
+                 {"topic", p.topic},
+                 {"partition", std::to_string(p.partition)}},
                 static_cast<double>(p.consumer_lag));
       }
     }
@@ -391,9 +399,12 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   if (any_partition) {
     w.Family("rdkafka_fetch_queue_messages", MetricType::Gauge,
              "Messages pre-fetched by librdkafka, waiting to be polled.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& p : client.partitions) {
-        w.Gauge({{"client", type}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}},
+        w.Gauge({{"client", client.type},
+                 {"client_id", name},
+                 {"topic", p.topic},
+                 {"partition", std::to_string(p.partition)}},
                 static_cast<double>(p.fetchq_cnt));
       }
     }
@@ -401,16 +412,18 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
   if (any_broker) {
     w.Family("rdkafka_broker_rtt_avg_seconds", MetricType::Gauge,
              "Average broker round-trip time over librdkafka's last window, in seconds.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& b : client.brokers) {
-        w.Gauge({{"client", type}, {"broker", b.name}}, b.rtt_avg_seconds);
+        w.Gauge({{"client", client.type}, {"client_id", name}, {"broker", b.name}},
+                b.rtt_avg_seconds);
       }
     }
     w.Family("rdkafka_broker_up", MetricType::Gauge,
              "1 when librdkafka's connection to the broker is UP.");
-    for (const auto& [type, client] : clients_) {
+    for (const auto& [name, client] : clients_) {
       for (const auto& b : client.brokers) {
-        w.Gauge({{"client", type}, {"broker", b.name}}, b.state == "UP" ? 1 : 0);
+        w.Gauge({{"client", client.type}, {"client_id", name}, {"broker", b.name}},
+                b.state == "UP" ? 1 : 0);
       }
     }
   }

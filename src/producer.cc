@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client_core.h"
+#include "consumer_group_handle.h"
 #include "messagecorps/consumer.h"
 #include "messagecorps/error.h"
 #include "messagecorps/metrics.h"
@@ -42,6 +43,26 @@ struct PendingReport {
   bool use_promise = false;
   std::string uuid;
 };
+
+// A transactional API error as a status (see producer.h for what callers do with each kind). Takes
+// ownership of `e`.
+absl::Status TransactionError(rd_kafka_error_t* e, std::string_view what) {
+  if (e == nullptr) return absl::OkStatus();
+  const rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+  ErrorDetail detail;
+  detail.kafka_code = code;
+  detail.retriable = rd_kafka_error_is_retriable(e) != 0;
+  detail.fatal = rd_kafka_error_is_fatal(e) != 0;
+  detail.abort_transaction = rd_kafka_error_txn_requires_abort(e) != 0;
+  detail.reason = detail.fatal ? ErrorReason::kFenced : ReasonForKafkaCode(code);
+  std::string message = absl::StrCat(AsAbsl(what), ": ", rd_kafka_error_string(e), " (",
+                                     rd_kafka_err2name(code), ")");
+  rd_kafka_error_destroy(e);
+  absl::StatusCode status_code = KafkaError(code, "").code();
+  if (detail.fatal || detail.abort_transaction) status_code = absl::StatusCode::kAborted;
+  if (status_code == absl::StatusCode::kOk) status_code = absl::StatusCode::kInternal;
+  return MakeError(status_code, message, detail);
+}
 
 }  // namespace
 
@@ -79,6 +100,13 @@ struct Producer::Impl : internal::ClientCore {
 
   std::atomic<int64_t> outstanding{0};
   std::atomic<int64_t> last_poll_ns{0};
+  std::atomic<bool> in_transaction{false};
+
+  absl::Status CheckTransactional(std::string_view what) const {
+    if (!config.transactional_id.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        AsAbsl(what), ": this producer is not transactional (ProducerConfig::transactional_id)"));
+  }
 
   // Idle poller: serves delivery reports when no Send is polling (so futures and callbacks complete
   // for a producer that sends rarely). It stays out of the way of a busy sender: it only polls when
@@ -114,7 +142,7 @@ struct Producer::Impl : internal::ClientCore {
         report.status =
             MakeError(absl::StatusCode::kDeadlineExceeded,
                       absl::StrCat("record to ", report.topic,
-                                   " not delivered before the producer closed (purged)"),
+                                   " purged: the producer closed or its transaction was aborted"),
                       ErrorDetail{m->err, true, false, ErrorReason::kTimeout});
       } else if (m->err) {
         bool retriable = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
@@ -126,6 +154,8 @@ struct Producer::Impl : internal::ClientCore {
           report.status = Explain(report.status, absl::StrCat("delivery to ", report.topic));
         }
       }
+      report.possibly_persisted =
+          m->err && rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
       if (pending) {
         report.uuid = std::move(pending->uuid);
       } else {
@@ -165,8 +195,9 @@ struct Producer::Impl : internal::ClientCore {
           lock, outstanding.load(std::memory_order_relaxed) > 0 ? kIdlePoll : kIdlePoll * 10);
       if (stopping) break;
       int64_t idle_ns = NowNanos() - last_poll_ns.load(std::memory_order_relaxed);
-      if (outstanding.load(std::memory_order_relaxed) > 0 &&
-          idle_ns > std::chrono::nanoseconds(kIdlePoll).count()) {
+      // Also with nothing outstanding: an idle producer still has statistics and errors to
+      // report (its callbacks run only when it is polled).
+      if (idle_ns > std::chrono::nanoseconds(kIdlePoll).count()) {
         lock.unlock();
         Poll(0);
         lock.lock();
@@ -317,7 +348,9 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
       {"acks", "all"},
       {"linger.ms", "5"},
   };
-  auto conf = internal::BuildConf(config, defaults, impl.get());
+  std::map<std::string, std::string> with_id = defaults;
+  if (!config.transactional_id.empty()) with_id["transactional.id"] = config.transactional_id;
+  auto conf = internal::BuildConf(config, with_id, impl.get());
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDeliveryTrampoline);
 
@@ -329,6 +362,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config
   }
   (void)conf->release();  // rd_kafka_new took it
   impl->rk.reset(rk);
+  impl->name = rd_kafka_name(rk);
   impl->config = std::move(config);
   impl->last_poll_ns = NowNanos();
   Impl* raw = impl.get();
@@ -346,6 +380,11 @@ Producer::~Producer() {
   impl_->poller_cv.notify_all();
   impl_->poller.join();
 
+  if (impl_->in_transaction.load()) {
+    absl::Status aborted = AbortTransaction(impl_->config.close_timeout);
+    impl_->logger->warn("producer closing with a transaction open: aborted ({})",
+                        aborted.ok() ? std::string("ok") : aborted.ToString());
+  }
   absl::Status flushed = Flush(impl_->config.close_timeout);
   if (!flushed.ok()) {
     int64_t left = Outstanding();
@@ -459,6 +498,67 @@ absl::Status Producer::Flush(std::chrono::milliseconds timeout) {
 }
 
 int64_t Producer::Outstanding() const { return impl_->outstanding.load(); }
+
+absl::Status Producer::InitTransactions(std::chrono::milliseconds timeout) {
+  if (auto s = impl_->CheckTransactional("init transactions"); !s.ok()) return s;
+  return TransactionError(
+      rd_kafka_init_transactions(impl_->rk.get(), static_cast<int>(timeout.count())),
+      absl::StrCat("init transactions (", impl_->config.transactional_id, ")"));
+}
+
+absl::Status Producer::BeginTransaction() {
+  if (auto s = impl_->CheckTransactional("begin transaction"); !s.ok()) return s;
+  absl::Status s =
+      TransactionError(rd_kafka_begin_transaction(impl_->rk.get()), "begin transaction");
+  if (s.ok()) impl_->in_transaction = true;
+  return s;
+}
+
+absl::Status Producer::SendOffsetsToTransaction(const std::vector<TopicPartition>& offsets,
+                                                const Consumer& consumer,
+                                                std::chrono::milliseconds timeout) {
+  if (auto s = impl_->CheckTransactional("send offsets to transaction"); !s.ok()) return s;
+  rd_kafka_t* group_handle = internal::GroupHandleOf(consumer);
+  if (group_handle == nullptr) {
+    return absl::FailedPreconditionError(
+        "send offsets to transaction: the consumer is closed or reads an explicit assignment "
+        "(no group to commit to)");
+  }
+  internal::PartitionListHandle list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const TopicPartition& tp : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        tp.offset;
+  }
+  rd_kafka_consumer_group_metadata_t* metadata = rd_kafka_consumer_group_metadata(group_handle);
+  absl::Status s =
+      TransactionError(rd_kafka_send_offsets_to_transaction(impl_->rk.get(), list.get(), metadata,
+                                                            static_cast<int>(timeout.count())),
+                       "send offsets to transaction");
+  rd_kafka_consumer_group_metadata_destroy(metadata);
+  return s;
+}
+
+absl::Status Producer::CommitTransaction(std::chrono::milliseconds timeout) {
+  if (auto s = impl_->CheckTransactional("commit transaction"); !s.ok()) return s;
+  absl::Status s = TransactionError(
+      rd_kafka_commit_transaction(impl_->rk.get(), static_cast<int>(timeout.count())),
+      "commit transaction");
+  // A retriable failure (e.g. a timeout) leaves the transaction open: commit again.
+  if (s.ok() || !IsRetriable(s)) impl_->in_transaction = !s.ok() && !IsFatal(s);
+  return s;
+}
+
+absl::Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
+  if (auto s = impl_->CheckTransactional("abort transaction"); !s.ok()) return s;
+  absl::Status s = TransactionError(
+      rd_kafka_abort_transaction(impl_->rk.get(), static_cast<int>(timeout.count())),
+      "abort transaction");
+  if (s.ok() || IsFatal(s)) impl_->in_transaction = false;
+  return s;
+}
+
+bool Producer::in_transaction() const { return impl_->in_transaction.load(); }
 
 const EnvelopeSettings& Producer::envelope_settings() const { return impl_->envelope; }
 

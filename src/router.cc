@@ -51,6 +51,18 @@ struct Router::Counters {
   std::atomic<uint64_t> commit_failures{0};
 };
 
+ConsumerConfig RouterConsumerConfig(const RouterConfig& config) {
+  ConsumerConfig cc{config.client, config.consumer};
+  for (const auto& [key, value] : config.consumer_properties) cc.properties[key] = value;
+  return cc;
+}
+
+ProducerConfig RouterProducerConfig(const RouterConfig& config) {
+  ProducerConfig pc{config.client, config.producer};
+  for (const auto& [key, value] : config.producer_properties) pc.properties[key] = value;
+  return pc;
+}
+
 Router::Router(RouterConfig config)
     : config_(std::move(config)),
       owned_registry_(TypeRegistry::WithSeedDefaults()),
@@ -278,10 +290,8 @@ class BatchRun {
         handle.SetError(result.status());
         process.SetError(result.status());
         ++delta.handler_errors;
-        DeadLetter(
-            i, dead_letter_reason::kHandler,
-            absl::Status(result.status().code(), absl::StrCat("handler ", AsAbsl(h.name), ": ",
-                                                              result.status().message())));
+        DeadLetter(i, dead_letter_reason::kHandler,
+                   WithContext(result.status(), absl::StrCat("handler ", AsAbsl(h.name))));
         return;  // the record is parked; its remaining handlers see it when it is replayed
       }
       for (Outgoing& out : *result) Publish(i, record, out);
@@ -342,8 +352,7 @@ class BatchRun {
         if (r.status.ok()) {
           ++delta.published;
         } else if (first_error.ok()) {
-          first_error = absl::Status(r.status.code(),
-                                     absl::StrCat("output to ", r.topic, ": ", r.status.message()));
+          first_error = WithContext(r.status, absl::StrCat("output to ", r.topic));
         }
       }
       if (!first_error.ok()) DeadLetter(i, dead_letter_reason::kPublish, first_error);
@@ -368,9 +377,8 @@ class BatchRun {
         ++delta.dead_lettered;
       } else if (first_error.ok()) {
         first_error =
-            absl::Status(r.status.code(), absl::StrCat("dead-letter of ", Where(record), " to ",
-                                                       env_.dlq->TopicFor(record.topic()),
-                                                       " failed: ", r.status.message()));
+            WithContext(r.status, absl::StrCat("dead-letter of ", Where(record), " to ",
+                                               env_.dlq->TopicFor(record.topic()), " failed"));
       }
     }
     return first_error;
@@ -425,29 +433,28 @@ absl::Status Router::Run(std::stop_token stop) {
     }
   }
 
-  ConsumerConfig cc = config_.consumer;
+  if (!config_.consumer.assignment.empty()) {
+    return absl::InvalidArgumentError(
+        "router: RouterConfig::consumer.assignment must be empty (the router joins a group)");
+  }
+  ConsumerConfig cc = RouterConsumerConfig(config_);
   cc.topics.assign(topics.begin(), topics.end());
   cc.commit = CommitMode::kManual;
+  cc.decode = true;
   if (cc.registry == nullptr) cc.registry = &owned_registry_;
-  if (!cc.metrics) cc.metrics = config_.metrics;
-  if (!cc.logger) cc.logger = config_.logger;
   std::shared_ptr<spdlog::logger> logger =
-      config_.logger ? config_.logger : (cc.logger ? cc.logger : spdlog::default_logger());
+      config_.client.logger ? config_.client.logger : spdlog::default_logger();
 
   std::unique_ptr<Producer> owned_producer;
   Producer* producer = config_.producer_instance;
   if (producer == nullptr) {
-    ProducerConfig pc = config_.producer;
-    if (pc.brokers.empty()) pc.brokers = cc.brokers;
-    if (!pc.metrics) pc.metrics = config_.metrics;
-    if (!pc.logger) pc.logger = cc.logger;
-    auto p = Producer::Create(std::move(pc));
+    auto p = Producer::Create(RouterProducerConfig(config_));
     if (!p.ok()) return p.status();
     owned_producer = std::move(*p);
     producer = owned_producer.get();
   }
   DeadLetterConfig dc = config_.dead_letter;
-  if (!dc.metrics) dc.metrics = config_.metrics;
+  if (!dc.metrics) dc.metrics = config_.client.metrics;
   DeadLetterPublisher dlq(*producer, std::move(dc));
 
   auto consumer_or = Consumer::Create(std::move(cc));
@@ -464,7 +471,7 @@ absl::Status Router::Run(std::stop_token stop) {
   env.dlq = &dlq;
   env.consumer = consumer.get();
   env.logger = logger.get();
-  env.metrics = config_.metrics ? config_.metrics.get() : nullptr;
+  env.metrics = config_.client.metrics.get();
   env.config = &config_;
   env.uncommitted = &uncommitted;
   auto add = [this](const RouterStats& delta) {
@@ -505,6 +512,11 @@ absl::Status Router::Run(std::stop_token stop) {
       result = s;
       break;
     }
+    if (config_.max_records > 0 &&
+        counters_->handled.load() + counters_->dead_lettered.load() >= config_.max_records) {
+      logger->info("router: {} records processed, stopping", config_.max_records);
+      break;
+    }
   }
   if (result.ok() && !uncommitted.last_failed) {  // a failing commit is not retried on the way out
     RouterStats delta;
@@ -523,23 +535,30 @@ namespace middleware {
 
 Middleware Retry(int max_attempts, std::chrono::milliseconds initial_backoff,
                  std::chrono::milliseconds max_backoff) {
-  max_attempts = std::max(1, max_attempts);
-  initial_backoff = std::max(initial_backoff, std::chrono::milliseconds(0));
-  max_backoff = std::max(max_backoff, initial_backoff);
-  return [=](Handler next) -> Handler {
-    return [=, next = std::move(next)](ReceivedMessage& record) -> HandlerResult {
+  return Retry(RetryPolicy{max_attempts, initial_backoff, max_backoff, nullptr});
+}
+
+Middleware Retry(RetryPolicy policy) {
+  policy.max_attempts = std::max(1, policy.max_attempts);
+  policy.initial_backoff = std::max(policy.initial_backoff, std::chrono::milliseconds(0));
+  policy.max_backoff = std::max(policy.max_backoff, policy.initial_backoff);
+  if (!policy.sleep) {
+    policy.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  }
+  return [policy = std::move(policy)](Handler next) -> Handler {
+    return [policy, next = std::move(next)](ReceivedMessage& record) -> HandlerResult {
       struct Restore {
         int saved = tls_chain.attempt;
         ~Restore() { tls_chain.attempt = saved; }
       } restore;
-      std::chrono::milliseconds backoff = initial_backoff;
+      std::chrono::milliseconds backoff = policy.initial_backoff;
       for (int attempt = 1;; ++attempt) {
         tls_chain.attempt = attempt;
         HandlerResult result = next(record);
-        if (result.ok() || attempt >= max_attempts) return result;
+        if (result.ok() || attempt >= policy.max_attempts) return result;
         ++tls_chain.retries;
-        if (backoff.count() > 0) std::this_thread::sleep_for(backoff);
-        backoff = std::min(backoff * 2, max_backoff);
+        if (backoff.count() > 0) policy.sleep(backoff);
+        backoff = std::min(backoff * 2, policy.max_backoff);
       }
     };
   };

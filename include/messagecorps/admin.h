@@ -24,7 +24,7 @@ namespace messagecorps {
 struct TopicSpec {
   std::string name;
   int partitions = 1;
-  int replication_factor = -1;  // -1: the broker's default
+  int replication_factor = -1;                // -1: the broker's default
   std::map<std::string, std::string> config;  // e.g. {"retention.ms", "60000"}
 };
 
@@ -43,8 +43,8 @@ struct TopicInfo {
 
 struct GroupInfo {
   std::string group;
-  std::string state;          // Stable, Empty, PreparingRebalance, ...
-  std::string protocol_type;  // "consumer"
+  std::string state;                 // Stable, Empty, PreparingRebalance, ...
+  std::string protocol_type;         // "consumer"
   std::vector<std::string> members;  // client ids
 };
 
@@ -63,11 +63,24 @@ class AdminClient {
   // Topic names (internal topics such as __consumer_offsets excluded unless `include_internal`).
   absl::StatusOr<std::vector<std::string>> ListTopics(std::chrono::milliseconds timeout,
                                                       bool include_internal = false);
+  // Every topic with its partitions, leaders and replicas (no watermarks: one metadata request),
+  // sorted by name; internal topics excluded unless `include_internal`.
+  absl::StatusOr<std::vector<TopicInfo>> DescribeTopics(std::chrono::milliseconds timeout,
+                                                        bool include_internal = false);
   // Partitions, leaders, replicas and watermarks. kNotFound for an unknown topic.
-  absl::StatusOr<TopicInfo> DescribeTopic(const std::string& name, std::chrono::milliseconds timeout);
+  absl::StatusOr<TopicInfo> DescribeTopic(const std::string& name,
+                                          std::chrono::milliseconds timeout);
   // Waits until `name` has `partitions` partitions with leaders (metadata propagates asynchronously
   // after CreateTopic).
-  absl::Status WaitForTopic(const std::string& name, int partitions, std::chrono::milliseconds timeout);
+  absl::Status WaitForTopic(const std::string& name, int partitions,
+                            std::chrono::milliseconds timeout);
+
+  // The value of the broker configuration `name` (e.g. "auto.create.topics.enable",
+  // "num.partitions") as the cluster reports it for one of its brokers (the first in the
+  // metadata: cluster-wide settings are the same on every broker of a consistently configured
+  // cluster). kNotFound when the broker does not report that name.
+  absl::StatusOr<std::string> BrokerConfig(const std::string& name,
+                                           std::chrono::milliseconds timeout);
 
   absl::StatusOr<std::vector<GroupInfo>> ListGroups(std::chrono::milliseconds timeout);
   // The group's committed offsets with the topics' high watermarks: lag per partition.

@@ -1,4 +1,6 @@
-// messagecorps/client_config.h — what every Kafka client (producer, consumer, admin) is built from.
+// messagecorps/client_config.h — what every Kafka client (producer, consumer, admin) is built from,
+// and how a program gets one configuration for all the clients it opens (LoadClientConfig: -X, -F,
+// $MESSAGECORPS_CLIENT_CONFIG, $MESSAGECORPS_BROKERS, with one precedence).
 //
 // `properties` accepts any librdkafka configuration property (CONFIGURATION.md of librdkafka) and
 // is applied last, so it overrides every default messagecorps chooses. Misconfiguration (an unknown
@@ -13,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -37,12 +40,42 @@ struct ClientConfig {
   std::chrono::milliseconds statistics_interval{0};
 };
 
+// Environment variables every program reads (see LoadClientConfig).
+inline constexpr const char* kBrokersEnvironmentVariable = "MESSAGECORPS_BROKERS";
+inline constexpr const char* kClientConfigEnvironmentVariable = "MESSAGECORPS_CLIENT_CONFIG";
+
 // The broker list to use: `configured` if set, else $MESSAGECORPS_BROKERS; kInvalidArgument if
 // neither.
 absl::StatusOr<std::string> ResolveBrokers(const std::string& configured);
 // The broker list a client built from `config` dials: properties["bootstrap.servers"] (applied
 // last, so it wins; e.g. from a properties file), else ResolveBrokers(config.brokers).
 absl::StatusOr<std::string> ResolveBrokers(const ClientConfig& config);
+
+// Where a program's client configuration comes from: its command line and its environment.
+struct ClientConfigSources {
+  std::string brokers;                      // --brokers / -b
+  std::vector<std::string> property_files;  // -F FILE, in the order given
+  std::vector<std::string> properties;      // -X key=value, in the order given
+  // Read $MESSAGECORPS_CLIENT_CONFIG and $MESSAGECORPS_BROKERS (false: tests that must not).
+  bool use_environment = true;
+};
+
+// One client configuration for everything a program opens (producers, consumers, the Router's
+// producer and dead letters, admin clients), merged from `sources`. For each librdkafka property
+// the first of these that sets it wins:
+//   1. -X key=value (a later -X of the same key over an earlier one)
+//   2. -F files (a later file over an earlier one)
+//   3. the properties file named by $MESSAGECORPS_CLIENT_CONFIG
+//   4. messagecorps' defaults for the client's kind (producer.h, consumer.h), applied when the
+//      client is built
+// metadata.broker.list counts as bootstrap.servers. The broker list: --brokers when given, else
+// bootstrap.servers from 1-3 in that order, else $MESSAGECORPS_BROKERS; it is returned in
+// `brokers` and removed from the properties (so --brokers wins over a file's bootstrap.servers).
+// The logger, metrics and statistics interval are left for the caller to set.
+// Errors, each naming its source: kNotFound for a file that cannot be opened (for the
+// environment variable's file, the variable is named); kInvalidArgument for a malformed line
+// (FILE:LINE) or -X, and when no broker list is found anywhere. Messages never repeat a secret.
+absl::StatusOr<ClientConfig> LoadClientConfig(const ClientConfigSources& sources);
 
 // Reads a kcat-style properties file: `key=value` per line, `#` comments, blank lines ignored.
 // Errors name the file and line (kInvalidArgument), or kNotFound for a missing file; a file larger

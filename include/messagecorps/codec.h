@@ -53,8 +53,12 @@ struct EncodeOptions {
   int zlib_level = -1;  // Z_DEFAULT_COMPRESSION, as the original; -1..9, else kInvalidArgument
   // kConfluent only:
   int32_t schema_id = 0;
-  std::vector<int32_t> message_indexes;  // empty means [0], the first message type in the schema;
-                                         // a negative index is kInvalidArgument
+  // The type's path in its schema file (Confluent's message indexes: [2] for the third top-level
+  // message, [1, 0] for the first nested in the second). Empty: derived from the message's type
+  // when Encode is given a Message, as confluent-kafka's ProtobufSerializer does
+  // (tests/data/golden/vectors.json); [0] for a MessageLite and for EncodeSerialized. A negative
+  // index is kInvalidArgument.
+  std::vector<int32_t> message_indexes;
 };
 
 // Bounds on what decoding one record may cost; beyond either, decoding stops with

@@ -59,6 +59,7 @@
 #include "messagecorps/trace_context.h"
 
 struct rd_kafka_message_s;  // librdkafka's record (rd_kafka_message_t)
+struct rd_kafka_s;          // librdkafka's client handle (rd_kafka_t)
 
 namespace google::protobuf {
 class Message;
@@ -94,7 +95,10 @@ constexpr int64_t OffsetFromEnd(int64_t n) { return -2000 - n; }
 enum class StartOffset { kLatest, kEarliest };
 enum class CommitMode { kAuto, kManual };
 
-struct ConsumerConfig : ClientConfig {
+// What a consumer does beyond the client configuration every client shares (ClientConfig): what
+// it reads, in which group, from where, how it commits and decodes. Separate from ConsumerConfig so
+// that a Router (router.h) takes one ClientConfig for all its clients plus these.
+struct ConsumerOptions {
   std::vector<std::string> topics;
   std::string group_id;                      // empty: $LOG_TAG_GROUP, else "NOTSET"
   StartOffset start = StartOffset::kLatest;  // where a group without committed offsets begins
@@ -119,6 +123,10 @@ struct ConsumerConfig : ClientConfig {
   // must have a partition here). Timestamps: OffsetsForTimes (offsets.h).
   std::vector<TopicPartition> assignment;
 };
+
+// Everything a Consumer is built from: the shared client configuration and the consumer's own
+// options. `ConsumerConfig{client, options}` joins the two.
+struct ConsumerConfig : ClientConfig, ConsumerOptions {};
 
 // The partition assignment strategy a Consumer uses unless ClientConfig::properties sets
 // "partition.assignment.strategy": "cooperative-sticky" (incremental rebalancing) with librdkafka
@@ -146,19 +154,43 @@ bool FetchWakerNeeded();
 // call's rate for small records (BENCHMARKS.md, raw/one-per-poll).
 bool BatchPollAlwaysSafe();
 
-// One received record. Move-only; owns the librdkafka message.
+class MessagePool;
+class Consumer;
+namespace internal {
+struct ReceivedMessageAccess;
+// src/consumer_group_handle.h: the producer's transactional offset commit reads the consumer's
+// group metadata through it.
+rd_kafka_s* GroupHandleOf(const Consumer& consumer);
+struct LocalRecord;  // a record made by testing.h (no librdkafka message)
+
+// The owning handles of a ReceivedMessage. Each deleter keeps what it needs alive: the consumer's
+// state (its librdkafka handle, its message pool), because librdkafka needs its messages destroyed
+// before its handle. So the handle lives until the last record is gone, whatever the order of
+// moves and destruction.
+struct RecordDeleter {
+  std::shared_ptr<void> client;
+  void operator()(rd_kafka_message_s* record) const;
+};
+struct LocalRecordDeleter {
+  void operator()(LocalRecord* record) const;
+};
+struct MessageReturn {
+  std::shared_ptr<void> client;  // keeps `pool` alive
+  MessagePool* pool = nullptr;   // null: not pooled, deleted
+  void operator()(google::protobuf::Message* message) const;
+};
+}  // namespace internal
+
+// One received record. Move-only (rule of zero: its parts are owning handles).
 // Allocation: the decoded message object comes from a pool of its Consumer and goes back to it
 // when the ReceivedMessage is destroyed (on any thread), cleared but with its string and
 // sub-message storage kept, so that parsing the next record of that type allocates nothing.
 // Only messages decoded from at most kMaxPooledMessageBytes are pooled, at most
 // kMaxPooledMessages per type (so the pool holds at most 16 MiB per type). release_message()
 // takes the message out of that cycle.
+// Records made without a broker, for unit tests of handlers and middleware: testing.h.
 class ReceivedMessage {
  public:
-  ReceivedMessage(ReceivedMessage&&) noexcept;
-  ReceivedMessage& operator=(ReceivedMessage&&) noexcept;
-  ~ReceivedMessage();
-
   std::string_view topic() const;
   int32_t partition() const;
   int64_t offset() const;
@@ -171,13 +203,16 @@ class ReceivedMessage {
   // The encoding the value was decoded with (from headers, else detected from content).
   Encoding encoding() const { return encoding_; }
   // OK, or why the value could not be decoded (kInvalidArgument: malformed; kNotFound: no type
-  // bound to the topic; kResourceExhausted: over DecodeLimits).
+  // bound to the topic; kResourceExhausted: over DecodeLimits). GetErrorReason (error.h) tells
+  // which: kMalformedRecord, kWrongType, kNoTypeBound, kDecodeLimit.
   const absl::Status& decode_status() const { return decode_status_; }
   // The decoded message (with offset/partition filled), or nullptr when decoding failed.
   const google::protobuf::Message* message() const { return message_.get(); }
   google::protobuf::Message* mutable_message() { return message_.get(); }
-  // Takes the decoded message out.
-  std::unique_ptr<google::protobuf::Message> release_message() { return std::move(message_); }
+  // Takes the decoded message out (it is then not returned to the pool).
+  std::unique_ptr<google::protobuf::Message> release_message() {
+    return std::unique_ptr<google::protobuf::Message>(message_.release());
+  }
   // The decoded message as T, or nullptr when it is not a T (or did not decode).
   template <ProtoMessage T>
   const T* As() const {
@@ -188,17 +223,14 @@ class ReceivedMessage {
   const TraceContext& trace() const { return trace_; }
 
  private:
-  friend class Consumer;
-  friend struct ConsumerInternals;
+  friend struct internal::ReceivedMessageAccess;
   ReceivedMessage() = default;
-  // A share of the consumer's state (its librdkafka handle, its message pool): librdkafka needs
-  // its messages destroyed before its handle, so the handle lives until the last record is gone.
-  std::shared_ptr<void> client_;
-  rd_kafka_message_s* record_ = nullptr;  // owned
-  std::unique_ptr<google::protobuf::Message> message_;
+
+  std::unique_ptr<rd_kafka_message_s, internal::RecordDeleter> record_;
+  std::unique_ptr<internal::LocalRecord, internal::LocalRecordDeleter> local_;
+  std::unique_ptr<google::protobuf::Message, internal::MessageReturn> message_;
   absl::Status decode_status_;
   Encoding encoding_ = Encoding::kRaw;
-  bool poolable_ = false;  // message_ was decoded from at most kMaxPooledMessageBytes
   TraceContext trace_;
 };
 
@@ -240,6 +272,8 @@ class Consumer {
   absl::Status Pause(const std::vector<TopicPartition>& partitions = {});
   absl::Status Resume(const std::vector<TopicPartition>& partitions = {});
   // Moves the next read position of an assigned partition.
+  // `timeout` 0: do not wait for the partition's fetcher (which waits for a partition leader that
+  // is down); the seek still takes effect before the partition's next record is returned.
   absl::Status Seek(const TopicPartition& position, std::chrono::milliseconds timeout);
 
   // Leaves the group (committing stored offsets in kAuto mode) and stops consuming. Always returns
@@ -251,7 +285,8 @@ class Consumer {
   const std::string& group_id() const;
 
  private:
-  friend struct ConsumerInternals;
+  friend struct internal::ReceivedMessageAccess;
+  friend rd_kafka_s* internal::GroupHandleOf(const Consumer& consumer);
   struct Impl;
   explicit Consumer(std::shared_ptr<Impl> impl);
   // Shared with every ReceivedMessage: librdkafka requires all its messages to be destroyed before

@@ -10,7 +10,8 @@
 //   kUnavailable        the broker cannot be reached right now (retriable)
 //   kFailedPrecondition the call is not valid in the object's state (e.g. consumer closed)
 //   kInternal           a librdkafka error with no better mapping
-//   kAborted            a fatal producer error (e.g. idempotence broken): the producer is unusable
+//   kAborted            a fatal producer error (e.g. idempotence broken): the producer is unusable;
+//                       or a transaction that must be aborted and redone (TransactionMustAbort)
 //   kPermissionDenied   the brokers know who we are but refuse the operation (ACLs)
 // The code says what kind of failure it is; ErrorReason (in the payload) says precisely which one,
 // so callers branch on GetErrorReason(status), never on librdkafka's numbers or on message text.
@@ -63,6 +64,9 @@ struct ErrorDetail {
   bool retriable = false;  // trying the same call again later may succeed
   bool fatal = false;      // the client instance is unusable; create a new one
   ErrorReason reason = ErrorReason::kUnspecified;
+  // A transactional call failed in a way that only aborting the current transaction repairs:
+  // call Producer::AbortTransaction, then redo the transaction's work (status code kAborted).
+  bool abort_transaction = false;
 };
 
 // Builds a status with `code` and `message` and attaches `detail` as a payload.
@@ -77,6 +81,10 @@ absl::Status MakeError(absl::StatusCode code, std::string_view message, ErrorRea
 absl::Status KafkaError(int kafka_code, std::string_view context, bool retriable = false,
                         bool fatal = false);
 
+// `status` with "<context>: " before its message, keeping its code and every payload (the reason,
+// the librdkafka code, the flags). OK stays OK.
+absl::Status WithContext(const absl::Status& status, std::string_view context);
+
 // The payload of `status`, or nullopt when it carries none (e.g. OK, or a plain absl status).
 std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status);
 
@@ -84,6 +92,8 @@ std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status);
 // as retriable.
 bool IsRetriable(const absl::Status& status);
 bool IsFatal(const absl::Status& status);
+// The current transaction must be aborted (ErrorDetail::abort_transaction).
+bool TransactionMustAbort(const absl::Status& status);
 // librdkafka's error code, 0 when none. For logs and bug reports; branch on GetErrorReason.
 int KafkaErrorCode(const absl::Status& status);
 // The reason carried by `status`: its payload's, else kUnspecified (also for OK).

@@ -73,7 +73,7 @@ struct BrokerGauges {
 // The last statistics one librdkafka client (a producer or a consumer) reported.
 struct ClientGauges {
   std::string type;           // "producer" or "consumer" (the stats' `type`), the `client` label
-  std::string name;           // the handle's name, e.g. "rdkafka#consumer-1"
+  std::string name;           // the handle's name, e.g. "rdkafka#consumer-1", the `client_id` label
   std::int64_t msg_cnt = 0;   // messages in producer queues
   std::int64_t msg_size = 0;  // bytes in producer queues
   std::int64_t replyq = 0;    // ops waiting for the application's poll
@@ -108,7 +108,7 @@ struct MetricsSnapshot {
     double seconds_sum = 0;
   };
   std::vector<TopicLatency> end_to_end;
-  std::vector<ClientGauges> clients;  // sorted by type
+  std::vector<ClientGauges> clients;  // sorted by name
 };
 
 class Metrics {
@@ -117,7 +117,6 @@ class Metrics {
   static constexpr std::array<double, 14> kHandlerSecondsBuckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-  // `service`, when not empty, becomes a `service="..."` label on every sample.
   // Upper bounds (seconds, inclusive) of the end-to-end latency histogram; +Inf is implicit.
   static constexpr std::array<double, 16> kEndToEndSecondsBuckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -145,11 +144,15 @@ class Metrics {
   // (under a lock); later ones take a shared lock and the series' own lock, no allocation.
   void ObserveEndToEndSeconds(std::string_view topic, double seconds);
 
-  // Replaces the gauges of the client that produced `stats_json` (keyed by its `type`, so a
-  // producer and a consumer can share one Metrics; two consumers sharing one overwrite each other).
-  // Unknown fields are ignored, missing or non-numeric ones read as 0. kInvalidArgument when the
-  // text is not a JSON object; the gauges are then unchanged.
+  // Replaces the gauges of the client that produced `stats_json`, keyed by its `name`
+  // (librdkafka's handle name: client.id, '#', its type and a number, unique in the process), so
+  // every client sharing one Metrics keeps its own gauges. Unknown fields are ignored, missing or
+  // non-numeric ones read as 0. kInvalidArgument when the text is not a JSON object; the gauges
+  // are then unchanged.
   absl::Status UpdateFromRdKafkaStats(std::string_view stats_json);
+  // Drops the gauges of the client named `name` (the clients call it when they are destroyed, so
+  // /metrics shows no stale clients). Unknown names are ignored.
+  void ForgetClient(std::string_view name);
 
   // Prometheus text exposition format 0.0.4. Metric names start with `prefix` + "_" (characters
   // outside [a-zA-Z0-9_:] become '_'; an empty prefix adds nothing). Families appear in a fixed
@@ -174,7 +177,7 @@ class Metrics {
   std::atomic<double> handler_seconds_sum_{0};
 
   mutable std::mutex gauges_mutex_;
-  std::map<std::string, ClientGauges> clients_;  // by type; guarded by gauges_mutex_
+  std::map<std::string, ClientGauges, std::less<>> clients_;  // by name; guarded by gauges_mutex_
 
   // prometheus-cpp's registry of the per-topic end-to-end histograms (metrics.cc).
   struct EndToEnd;

@@ -7,6 +7,14 @@
 // Defaults (override any through ClientConfig::properties): enable.idempotence=true, acks=all,
 // linger.ms=5, no key (like the original).
 //
+// Idempotence stores each record once however often librdkafka retries it, as long as no record
+// times out. When one does (message.timeout.ms: 300 s by default), librdkafka bumps the producer
+// epoch and resends what was in flight to other partitions under the new epoch, which the brokers
+// cannot tell from new records: a record whose first copy was written but not acknowledged is
+// stored twice (librdkafka #4953; seen in the 12 s stall scenario with message.timeout.ms=3000,
+// docs/RELIABILITY.md). Keep message.timeout.ms above the longest outage to ride out, or use
+// transactions (below).
+//
 // Delivery is never silent. Every record accepted by a Send* call gets exactly one DeliveryReport:
 // through ProducerConfig::on_delivery, through the per-send SendOptions::on_delivery, through the
 // future of SendAsync, or as the result of SendSync. Reports are delivered on whichever thread
@@ -16,6 +24,13 @@
 //
 // Local queue full: Send waits up to ProducerConfig::queue_full_wait for room, then returns
 // kResourceExhausted — a record is never dropped without an error.
+//
+// Topics that do not exist: the producer follows the cluster, as the original did. Where the
+// cluster creates topics on first use (auto.create.topics.enable=true, Kafka's default) the first
+// record creates it (with the broker's num.partitions) and is delivered; elsewhere the record
+// fails with kNotFound (UNKNOWN_TOPIC_OR_PART) in its report. Strict (never create):
+// properties["allow.auto.create.topics"] = "false". AdminClient::BrokerConfig tells which applies
+// (tests/integration/topic_auto_create_test.cc).
 //
 // Destruction flushes for at most ProducerConfig::close_timeout; records still undelivered then are
 // purged, each reported as failed (kDeadlineExceeded) to its callback/future, and their number is
@@ -38,6 +53,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "messagecorps/client_config.h"
@@ -54,6 +70,8 @@ class Message;
 namespace messagecorps {
 
 class ReceivedMessage;
+class Consumer;
+struct TopicPartition;
 
 // The outcome of one record.
 struct DeliveryReport {
@@ -62,6 +80,11 @@ struct DeliveryReport {
   int64_t offset = -1;  // -1 when not delivered
   absl::Status status;  // OK, or why it was not delivered (KafkaError codes; retriable/fatal flags)
   std::string uuid;     // the envelope uuid of the record ("" for SendEncoded)
+  // For a failed record: it may have been written anyway (librdkafka's message status "possibly
+  // persisted": the broker got the request but its answer never came, e.g. a message timeout while
+  // the cluster was frozen). Readers may still see such a record, and resending it may store it
+  // twice. False for a record that certainly was not written (and for delivered ones).
+  bool possibly_persisted = false;
 };
 
 using DeliveryCallback = std::function<void(const DeliveryReport&)>;
@@ -82,7 +105,11 @@ std::string_view HeaderModeName(HeaderMode mode);
 // Parses one of those names (case-insensitive); kInvalidArgument naming the value otherwise.
 absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name);
 
-struct ProducerConfig : ClientConfig {
+// What a producer does beyond the client configuration every client shares (ClientConfig): who
+// it says is sending, which headers it writes, how it reports and waits. Separate from
+// ProducerConfig so that a Router (router.h) takes one ClientConfig for all its clients plus
+// these.
+struct ProducerOptions {
   // Who is sending; default from the environment (LOG_TAG_SERVICE, ENVIRONMENT).
   std::optional<EnvelopeSettings> envelope;
   HeaderMode headers = HeaderMode::kStandard;
@@ -92,7 +119,16 @@ struct ProducerConfig : ClientConfig {
   std::chrono::milliseconds queue_full_wait{5000};
   // Bound on the flush done by the destructor.
   std::chrono::milliseconds close_timeout{10000};
+  // Non-empty: a transactional producer with this transactional.id (see "Transactions" below).
+  // Give each producer that takes over another's work the id of the one it replaces (e.g. one id
+  // per service instance slot): InitTransactions then aborts whatever its predecessor left open
+  // at once, instead of read_committed consumers waiting transaction.timeout.ms (60 s) for it.
+  std::string transactional_id;
 };
+
+// Everything a Producer is built from: the shared client configuration and the producer's own
+// options. `ProducerConfig{client, options}` joins the two.
+struct ProducerConfig : ClientConfig, ProducerOptions {};
 
 struct SendOptions {
   std::optional<std::string_view> key;  // none by default, like the original
@@ -171,6 +207,35 @@ class Producer {
 
   // Records queued or in flight (not yet reported).
   int64_t Outstanding() const;
+
+  // ---- Transactions: exactly-once consume -> transform -> produce (KIP-98, KIP-447) ----
+  // Only for a producer built with ProducerConfig::transactional_id. InitTransactions once, before
+  // the first send (it fences older producers with the same id and aborts what they left open);
+  // then per unit of work: BeginTransaction; the sends; SendOffsetsToTransaction with the input
+  // positions and the Consumer they were read with; CommitTransaction. The records and the input
+  // positions become visible together, to read_committed consumers (librdkafka's default
+  // isolation level and so ours), when CommitTransaction returns OK — or never, after
+  // AbortTransaction. Delivery reports keep their meaning: OK = written to the log (not yet
+  // committed); records of an aborted transaction are reported failed (purged).
+  // Errors of these calls: kFailedPrecondition for a producer without transactional_id, a call
+  // out of order, or a consumer without a group; IsRetriable: call the same method again;
+  // TransactionMustAbort (code kAborted): call AbortTransaction, rewind the input to the committed
+  // positions and redo the work; IsFatal (code kAborted; e.g. fenced by a newer producer with the
+  // same id): the producer is unusable, build a new one. A timeout is kDeadlineExceeded, retriable.
+  // Thread-safety: call these from one thread, one transaction at a time; the transaction's
+  // sends may come from any thread. Destroying the producer aborts an open transaction (within
+  // close_timeout).
+  absl::Status InitTransactions(std::chrono::milliseconds timeout);
+  absl::Status BeginTransaction();
+  // `offsets`: the next offset to read per input partition (as Consumer::Commit takes them);
+  // `consumer`: the group member that read them (its group metadata fences zombies, KIP-447).
+  absl::Status SendOffsetsToTransaction(const std::vector<TopicPartition>& offsets,
+                                        const Consumer& consumer,
+                                        std::chrono::milliseconds timeout);
+  absl::Status CommitTransaction(std::chrono::milliseconds timeout);
+  absl::Status AbortTransaction(std::chrono::milliseconds timeout);
+  // Whether a transaction is open (begun, not yet committed or aborted).
+  bool in_transaction() const;
 
   // The envelope settings in use (service, environment).
   const EnvelopeSettings& envelope_settings() const;

@@ -1,10 +1,10 @@
 // messagecorps/router.h — consume → handle → produce services, Watermill style.
 //
 // A Router owns one consumer group membership (a Consumer in CommitMode::kManual;
-// DefaultAssignmentStrategy()) and publishes with a Producer. Handlers are registered per topic; each
-// received record goes to every handler of its topic (in registration order), and what a handler
-// returns (Outgoing messages) is published, by default as *derived* from the record (same trace id,
-// the record's span recorded as parent: SendOptions::DerivedFrom).
+// DefaultAssignmentStrategy()) and publishes with a Producer. Handlers are registered per topic;
+// each received record goes to every handler of its topic (in registration order), and what a
+// handler returns (Outgoing messages) is published, by default as *derived* from the record (same
+// trace id, the record's span recorded as parent: SendOptions::DerivedFrom).
 //
 // Delivery guarantee: at-least-once, nothing lost, nothing blocking forever. Per batch returned by
 // Consumer::Poll:
@@ -38,6 +38,8 @@
 // Handlers run on the Run thread, one record at a time.
 // Ownership: the router owns its consumer, and its producer unless
 // RouterConfig::producer_instance lends one.
+// Configuration: one ClientConfig (RouterConfig::client) for every client the router opens, plus
+// per-side properties and options; see RouterConfig.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -130,14 +132,26 @@ struct RouterStats {
 };
 
 struct RouterConfig {
-  // Brokers, group, start offset, registry, properties, ... Topics are the handlers' topics (any
-  // set here are ignored); commit is always kManual (the router commits).
-  ConsumerConfig consumer;
-  // Used to build the router's producer when `producer_instance` is null (brokers default to the
-  // consumer's).
-  ProducerConfig producer;
-  // A producer to borrow instead (must outlive Run).
+  // One client configuration for every client the router opens — its consumer and its producer,
+  // which publishes the handlers' outputs and the dead letters: brokers, librdkafka properties
+  // (e.g. security settings: they reach every client), logger (also the router's own), metrics
+  // (also the router's counters and the dead-letter count), statistics interval.
+  ClientConfig client;
+  // Properties for one side only, applied over client.properties (e.g. session.timeout.ms for
+  // the consumer, linger.ms for the producer).
+  std::map<std::string, std::string> consumer_properties;
+  std::map<std::string, std::string> producer_properties;
+  // Group, start offset, registry, decode limits, batch size, assign/revoke hooks. The router
+  // chooses the rest: topics are the handlers' topics, commit is kManual (the router commits),
+  // values are always decoded, and an explicit assignment is not allowed (kInvalidArgument).
+  ConsumerOptions consumer;
+  // Envelope (who is sending), header mode, queue wait, close timeout of the router's producer.
+  // on_delivery is not called: the router waits for every report itself.
+  ProducerOptions producer;
+  // A producer to borrow instead of building one from `client` + `producer` (must outlive Run).
   Producer* producer_instance = nullptr;
+  // Where dead letters go; their count is added to client.metrics when `dead_letter.metrics` is
+  // null.
   DeadLetterConfig dead_letter;
   // Outputs inherit the received trace unless an Outgoing says otherwise.
   bool propagate_trace = true;
@@ -148,12 +162,16 @@ struct RouterConfig {
   std::chrono::milliseconds publish_timeout{30000};
   // Bound on leaving the group when Run ends.
   std::chrono::milliseconds close_timeout{10000};
-  // Shared with the consumer, producer and DLQ when those have none of their own; the router adds
-  // Counter::kSkipped to it.
-  std::shared_ptr<Metrics> metrics;
-  // Where the router logs; null: the consumer's logger, else spdlog's default.
-  std::shared_ptr<spdlog::logger> logger;
+  // Run returns OK (after committing) once this many records were handled or dead-lettered in
+  // all (checked after each batch, so a few more may have been); 0: no limit.
+  uint64_t max_records = 0;
 };
+
+// The configuration of each client a router opens: `config.client` with the side's properties
+// over its own, and the side's options. The consumer's topics, commit mode and decoding are
+// left for the router to set.
+ConsumerConfig RouterConsumerConfig(const RouterConfig& config);
+ProducerConfig RouterProducerConfig(const RouterConfig& config);
 
 class Router {
  public:
@@ -186,8 +204,9 @@ class Router {
   // running, kInvalidArgument for an empty function.
   absl::Status Use(Middleware middleware);
 
-  // Consumes until `stop` is requested or Stop() is called (then returns OK after committing what
-  // was processed and leaving the group), or until a fatal error: a dead-letter publish that failed
+  // Consumes until `stop` is requested, Stop() is called or RouterConfig::max_records were
+  // processed (then returns OK after committing what was processed and leaving the group), or
+  // until a fatal error: a dead-letter publish that failed
   // (the batch is not committed), a fatal consumer error, misconfiguration (kInvalidArgument: no
   // handlers, bad client config). kFailedPrecondition when already running.
   absl::Status Run(std::stop_token stop = {});
@@ -235,6 +254,17 @@ namespace middleware {
 // 1 counts as 1.
 Middleware Retry(int max_attempts, std::chrono::milliseconds initial_backoff,
                  std::chrono::milliseconds max_backoff);
+
+// The same, with how to wait between attempts: RetryPolicy::sleep is called with each back-off
+// (null: std::this_thread::sleep_for). Tests pass a recorder to check the back-off sequence
+// without depending on the scheduler.
+struct RetryPolicy {
+  int max_attempts = 3;
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{2000};
+  std::function<void(std::chrono::milliseconds)> sleep;
+};
+Middleware Retry(RetryPolicy policy);
 
 // Marks every output of the handler as derived from the received record (trace inherited, the
 // record's span as parent). This is the router's default (RouterConfig::propagate_trace); the

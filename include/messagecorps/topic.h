@@ -26,7 +26,7 @@ namespace messagecorps {
 struct TopicOptions {
   Encoding encoding = Encoding::kSeed;
   int32_t schema_id = 0;                  // kConfluent only
-  std::vector<int32_t> message_indexes;   // kConfluent only; empty = [0]
+  std::vector<int32_t> message_indexes;   // kConfluent only; empty = the type's own (codec.h)
 
   EncodeOptions encode_options() const {
     EncodeOptions o;

@@ -35,6 +35,18 @@ absl::StatusOr<TopicSpec> ParseTopicSpec(const std::string& text, int default_pa
   return spec;
 }
 
+absl::StatusOr<std::vector<TopicSpec>> ParseTopicSpecs(const std::vector<std::string>& texts,
+                                                       std::vector<TopicSpec> defaults) {
+  if (texts.empty()) return defaults;
+  std::vector<TopicSpec> specs;
+  for (const std::string& text : texts) {
+    auto spec = ParseTopicSpec(text);
+    if (!spec.ok()) return spec.status();
+    specs.push_back(*std::move(spec));
+  }
+  return specs;
+}
+
 TopicSpec MakeTopicSpec(std::string name, int partitions) {
   TopicSpec spec;
   spec.name = std::move(name);
@@ -47,13 +59,11 @@ std::vector<TopicSpec> DefaultTopics() {
           MakeTopicSpec("VideoStream.DLQ", 1), MakeTopicSpec("Predictions.DLQ", 1)};
 }
 
-void EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topics,
-                  const std::shared_ptr<spdlog::logger>& logger) {
-  ClientConfig config;
-  config.brokers = brokers;
-  config.logger = logger;
+void EnsureTopics(const ClientConfig& client, const std::vector<TopicSpec>& topics) {
+  ClientConfig config = client;
+  std::shared_ptr<spdlog::logger> logger = config.logger ? config.logger : spdlog::default_logger();
   // The embedded broker answers admin requests with errors; keep librdkafka quiet about it.
-  config.properties.emplace("log_level", std::string(1, '2'));
+  config.properties.try_emplace("log_level", std::string(1, '2'));
   auto admin = AdminClient::Create(config);
   if (!admin.ok()) {
     logger->debug("topics not created (no admin client: {})", admin.status().ToString());
@@ -74,18 +84,14 @@ void EnsureTopics(const std::string& brokers, const std::vector<TopicSpec>& topi
   }
 }
 
-absl::StatusOr<EnvelopeSettings> ServiceEnvelope(const std::string& service) {
-  auto settings = EnvelopeSettings::FromEnvironment();
-  if (!settings.ok()) return settings.status();
-  const char* tag = std::getenv("LOG_TAG_SERVICE");
-  if (tag == nullptr || *tag == '\0') settings->service = service;
-  return settings;
-}
-
-void ApplyLiveConsumerDefaults(ConsumerConfig& config) {
-  config.properties.try_emplace("session.timeout.ms", "6000");
-  config.properties.try_emplace("heartbeat.interval.ms", "1000");
-  config.properties.try_emplace("fetch.wait.max.ms", "10");
+void ApplyLiveConsumerDefaults(std::map<std::string, std::string>& consumer_properties,
+                               const ClientConfig& client) {
+  const std::map<std::string, std::string> defaults = {{"session.timeout.ms", "6000"},
+                                                       {"heartbeat.interval.ms", "1000"},
+                                                       {"fetch.wait.max.ms", "10"}};
+  for (const auto& [key, value] : defaults) {
+    if (!client.properties.count(key)) consumer_properties.try_emplace(key, value);
+  }
 }
 
 }  // namespace messagecorps::services

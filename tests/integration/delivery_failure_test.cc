@@ -69,6 +69,7 @@ TEST(DeliveryFailure, UnreachableBrokerFailsTheDeliveryWithAClearErrorWithinTheT
   EXPECT_EQ(report.offset, -1);
   EXPECT_EQ(report.topic, "VideoStream");
   EXPECT_FALSE(report.uuid.empty());
+  EXPECT_FALSE(report.possibly_persisted) << "never sent: certainly not written";
   const auto deadline = Clock::now() + 8s;
   while (Clock::now() < deadline) {
     {

@@ -314,8 +314,11 @@ TEST_F(McorpsProduceConsume, UnknownTypeAndMissingTopicAndUnboundTopic) {
   EXPECT_EQ(type.exit_code, 1) << Describe(type);
   EXPECT_THAT(type.err, HasSubstr("unknown message type 'acme.Nope'"));
 
+  // Strict: a missing topic is refused (without the flag, mcorps follows the cluster's
+  // auto-creation: topic_auto_create_test).
   const std::string absent = UniqueName("mcorps-absent");
-  RunResult produce = Produce(absent, {"--type", "protobuf.data.Image"}, "{}\n");
+  RunResult produce =
+      Produce(absent, {"--type", "protobuf.data.Image", "--require-existing-topic"}, "{}\n");
   EXPECT_EQ(produce.exit_code, 1) << Describe(produce);
   EXPECT_THAT(produce.err, HasSubstr("topic " + absent + " does not exist"));
   RunResult consume = Consume(absent, {"-e"});

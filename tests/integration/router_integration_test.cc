@@ -41,12 +41,11 @@ class RouterOnKafka : public ::testing::Test {
 
   RouterConfig Config() {
     RouterConfig config;
-    config.consumer.brokers = brokers_;
+    config.client.brokers = brokers_;
     config.consumer.group_id = UniqueName("router");
     config.consumer.start = StartOffset::kEarliest;
-    config.consumer.properties["session.timeout.ms"] = "6000";
-    config.consumer.properties["heartbeat.interval.ms"] = "500";
-    config.producer.brokers = brokers_;
+    config.consumer_properties["session.timeout.ms"] = "6000";
+    config.consumer_properties["heartbeat.interval.ms"] = "500";
     config.producer.envelope = EnvelopeSettings{"predict", protobuf::common::DEVELOPMENT};
     config.poll_timeout = 50ms;
     return config;
@@ -197,7 +196,7 @@ TEST_F(RouterOnKafka, GarbageGoesToTheDeadLetterTopicWhileGoodRecordsFlowAndCoun
 
   auto metrics = std::make_shared<Metrics>();
   RouterConfig config = Config();
-  config.metrics = metrics;
+  config.client.metrics = metrics;
   Router router(config);
   ASSERT_TRUE(router.Use(middleware::Metrics(metrics)).ok());
   ASSERT_TRUE(router
@@ -281,7 +280,7 @@ TEST_F(RouterOnKafka, HandlerFailingTwiceThenSucceedingIsRetriedAndPublishesOnce
 
   auto metrics = std::make_shared<Metrics>();
   RouterConfig config = Config();
-  config.metrics = metrics;
+  config.client.metrics = metrics;
   Router router(config);
   ASSERT_TRUE(router.Use(middleware::Metrics(metrics)).ok());
   ASSERT_TRUE(router.Use(middleware::Retry(3, 10ms, 50ms)).ok());
@@ -338,7 +337,7 @@ TEST_F(RouterOnKafka, FailedDeadLetterPublishStopsTheRouterWithoutCommitting) {
   RouterConfig config = Config();
   config.dead_letter.topic = "no such topic!";  // an invalid name: the broker refuses the record
   config.dead_letter.delivery_timeout = 20s;
-  config.producer.properties["message.timeout.ms"] = "10000";
+  config.producer_properties["message.timeout.ms"] = "10000";
   const std::string group = config.consumer.group_id;
   Router router(config);
   std::atomic<int> handled{0};

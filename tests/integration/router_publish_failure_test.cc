@@ -44,13 +44,12 @@ TEST(RouterPublishFailure, ARefusedOutputDeadLettersItsRecordWithReasonPublish) 
   ASSERT_TRUE(producer->SendSync(Topic<Image>(frames), image, keyed).ok());
 
   RouterConfig config;
-  config.consumer.brokers = brokers;
+  config.client.brokers = brokers;
   config.consumer.group_id = UniqueName("router");
   config.consumer.start = StartOffset::kEarliest;
-  config.consumer.properties["session.timeout.ms"] = "6000";
-  config.consumer.properties["heartbeat.interval.ms"] = "500";
-  config.producer.brokers = brokers;
-  config.producer.properties["message.timeout.ms"] = "10000";
+  config.consumer_properties["session.timeout.ms"] = "6000";
+  config.consumer_properties["heartbeat.interval.ms"] = "500";
+  config.producer_properties["message.timeout.ms"] = "10000";
   config.poll_timeout = 50ms;
   Router router(config);
   const Topic<Prediction> refused("no such topic!");  // an invalid name: the broker refuses it

@@ -51,12 +51,14 @@ class ServiceProcess {
   ServiceProcess& operator=(const ServiceProcess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   bool running() {
     Reap();
     return pid_ > 0 && !exited_;
   }
-  void Terminate() {
-    if (pid_ > 0 && !exited_) kill(pid_, SIGTERM);
+  void Terminate() { Signal(SIGTERM); }
+  void Signal(int sig) {
+    if (pid_ > 0 && !exited_) kill(pid_, sig);
   }
   // True when the process exited within `timeout`.
   bool Wait(std::chrono::milliseconds timeout) {

@@ -146,7 +146,7 @@ TEST(BrokerDown, CloseRouterStopAndProducerCloseReturnInTimeWhileEveryNodeIsKill
 
   // A router in the group as well, running.
   RouterConfig rc;
-  rc.consumer.brokers = brokers;
+  rc.client.brokers = brokers;
   rc.consumer.group_id = UniqueName("router");
   rc.consumer.start = StartOffset::kEarliest;
   rc.close_timeout = kCloseTimeout;

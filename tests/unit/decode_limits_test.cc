@@ -161,11 +161,11 @@ TEST_F(DecodeLimitsOnConsume, ATopicWithoutATypeIsReportedAsNoTypeBound) {
 
 TEST_F(DecodeLimitsOnConsume, RouterDeadLettersThemWithDecodeLimitAsTheReason) {
   RouterConfig config;
-  config.consumer.brokers = brokers();
+  config.client.brokers = brokers();
   config.consumer.group_id = UniqueName("router");
   config.consumer.start = StartOffset::kEarliest;
-  config.consumer.properties["session.timeout.ms"] = "6000";
-  config.consumer.properties["heartbeat.interval.ms"] = "500";
+  config.consumer_properties["session.timeout.ms"] = "6000";
+  config.consumer_properties["heartbeat.interval.ms"] = "500";
   config.consumer.limits = SmallLimits();
   config.producer_instance = producer_.get();
   config.poll_timeout = 50ms;

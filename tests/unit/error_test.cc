@@ -25,6 +25,18 @@ TEST(Error, FatalBecomesAborted) {
   EXPECT_TRUE(IsFatal(s));
 }
 
+TEST(Error, AbortTransactionFlagRoundTrips) {
+  ErrorDetail detail;
+  detail.kafka_code = RD_KAFKA_RESP_ERR__STATE;
+  detail.abort_transaction = true;
+  absl::Status s = MakeError(absl::StatusCode::kAborted, "commit", detail);
+  EXPECT_TRUE(TransactionMustAbort(s));
+  EXPECT_FALSE(IsFatal(s));
+  EXPECT_FALSE(IsRetriable(s));
+  EXPECT_FALSE(TransactionMustAbort(KafkaError(RD_KAFKA_RESP_ERR__FATAL, "x", false, true)));
+  EXPECT_FALSE(TransactionMustAbort(absl::AbortedError("x")));
+}
+
 TEST(Error, NoErrorIsOk) { EXPECT_TRUE(KafkaError(RD_KAFKA_RESP_ERR_NO_ERROR, "x").ok()); }
 
 TEST(Error, TransportIsUnavailable) {

@@ -45,7 +45,11 @@ std::vector<std::string> MakeEnvironment(
 }  // namespace
 
 RunResult RunMcorps(const std::vector<std::string>& args, const RunOptions& options) {
-  const std::string bin = McorpsBinary();
+  return RunProgram(McorpsBinary(), args, options);
+}
+
+RunResult RunProgram(const std::string& bin, const std::vector<std::string>& args,
+                     const RunOptions& options) {
   std::vector<std::string> argv_strings = {bin};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;

@@ -28,6 +28,10 @@ struct RunOptions {
 // Runs `$MCORPS_BIN args...`.
 RunResult RunMcorps(const std::vector<std::string>& args, const RunOptions& options = {});
 
+// Runs the program at `path` (no PATH lookup) the same way (the interop tests' Python peers).
+RunResult RunProgram(const std::string& path, const std::vector<std::string>& args,
+                     const RunOptions& options = {});
+
 // The non-empty lines of `text`.
 std::vector<std::string> Lines(const std::string& text);
 

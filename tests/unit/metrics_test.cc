@@ -8,6 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "messagecorps/string_view.h"
+
 namespace messagecorps {
 namespace {
 
@@ -364,25 +367,25 @@ TEST(Metrics, StatsSetGauges) {
   const std::string text = m.RenderPrometheus("mc");
   const char* expected[] = {
       "# TYPE mc_rdkafka_queue_messages gauge",
-      R"(mc_rdkafka_queue_messages{client="consumer"} 0)",
-      R"(mc_rdkafka_queue_messages{client="producer"} 22710)",
-      R"(mc_rdkafka_queue_bytes{client="producer"} 704010)",
-      R"(mc_rdkafka_reply_queue_ops{client="consumer"} 3)",
+      R"(mc_rdkafka_queue_messages{client="consumer",client_id="rdkafka#consumer-2"} 0)",
+      R"(mc_rdkafka_queue_messages{client="producer",client_id="rdkafka#producer-1"} 22710)",
+      R"(mc_rdkafka_queue_bytes{client="producer",client_id="rdkafka#producer-1"} 704010)",
+      R"(mc_rdkafka_reply_queue_ops{client="consumer",client_id="rdkafka#consumer-2"} 3)",
       "# TYPE mc_rdkafka_requests_sent_total counter",
-      R"(mc_rdkafka_requests_sent_total{client="producer"} 631)",
-      R"(mc_rdkafka_responses_received_total{client="consumer"} 239)",
-      R"(mc_rdkafka_messages_produced_total{client="producer"} 4300753)",
-      R"(mc_rdkafka_messages_consumed_total{client="consumer"} 1930)",
+      R"(mc_rdkafka_requests_sent_total{client="producer",client_id="rdkafka#producer-1"} 631)",
+      R"(mc_rdkafka_responses_received_total{client="consumer",client_id="rdkafka#consumer-2"} 239)",
+      R"(mc_rdkafka_messages_produced_total{client="producer",client_id="rdkafka#producer-1"} 4300753)",
+      R"(mc_rdkafka_messages_consumed_total{client="consumer",client_id="rdkafka#consumer-2"} 1930)",
       "# TYPE mc_rdkafka_consumer_lag_messages gauge",
-      R"(mc_rdkafka_consumer_lag_messages{client="consumer",topic="VideoStream",partition="0"} 30)",
-      R"(mc_rdkafka_consumer_lag_messages{client="consumer",topic="VideoStream",partition="1"} 0)",
-      R"(mc_rdkafka_fetch_queue_messages{client="consumer",topic="VideoStream",partition="0"} 12)",
-      R"(mc_rdkafka_fetch_queue_messages{client="consumer",topic="VideoStream",partition="2"} 0)",
-      R"(mc_rdkafka_broker_rtt_avg_seconds{client="consumer",broker="localhost:9092/1"} 0.0015)",
-      R"(mc_rdkafka_broker_rtt_avg_seconds{client="producer",broker="localhost:9092/2"} 0.002349)",
-      R"(mc_rdkafka_broker_rtt_avg_seconds{client="producer",broker="localhost:9093/3"} 0.002493)",
-      R"(mc_rdkafka_broker_up{client="consumer",broker="localhost:9092/1"} 1)",
-      R"(mc_rdkafka_broker_up{client="consumer",broker="localhost:9093/2"} 0)",
+      R"(mc_rdkafka_consumer_lag_messages{client="consumer",client_id="rdkafka#consumer-2",topic="VideoStream",partition="0"} 30)",
+      R"(mc_rdkafka_consumer_lag_messages{client="consumer",client_id="rdkafka#consumer-2",topic="VideoStream",partition="1"} 0)",
+      R"(mc_rdkafka_fetch_queue_messages{client="consumer",client_id="rdkafka#consumer-2",topic="VideoStream",partition="0"} 12)",
+      R"(mc_rdkafka_fetch_queue_messages{client="consumer",client_id="rdkafka#consumer-2",topic="VideoStream",partition="2"} 0)",
+      R"(mc_rdkafka_broker_rtt_avg_seconds{client="consumer",client_id="rdkafka#consumer-2",broker="localhost:9092/1"} 0.0015)",
+      R"(mc_rdkafka_broker_rtt_avg_seconds{client="producer",client_id="rdkafka#producer-1",broker="localhost:9092/2"} 0.002349)",
+      R"(mc_rdkafka_broker_rtt_avg_seconds{client="producer",client_id="rdkafka#producer-1",broker="localhost:9093/3"} 0.002493)",
+      R"(mc_rdkafka_broker_up{client="consumer",client_id="rdkafka#consumer-2",broker="localhost:9092/1"} 1)",
+      R"(mc_rdkafka_broker_up{client="consumer",client_id="rdkafka#consumer-2",broker="localhost:9093/2"} 0)",
   };
   for (const char* line : expected) EXPECT_TRUE(HasLine(text, line)) << line << "\n" << text;
   // Unknown lag (-1) is no sample; neither the UA partition nor the internal broker shows up.
@@ -396,14 +399,17 @@ TEST(Metrics, StatsSetGauges) {
 TEST(Metrics, NewStatsReplaceThatClientsGauges) {
   Metrics m;
   ASSERT_TRUE(m.UpdateFromRdKafkaStats(kConsumerStats).ok());
-  ASSERT_TRUE(m.UpdateFromRdKafkaStats(R"({"type":"consumer","replyq":7,"topics":{"VideoStream":
+  ASSERT_TRUE(m.UpdateFromRdKafkaStats(R"({"type":"consumer","name":"rdkafka#consumer-2",
+      "replyq":7,"topics":{"VideoStream":
       {"topic":"VideoStream","partitions":{"1":{"partition":1,"consumer_lag":4,"fetchq_cnt":2}}}}})")
                   .ok());
   const std::string text = m.RenderPrometheus("mc");
-  EXPECT_TRUE(HasLine(text, R"(mc_rdkafka_reply_queue_ops{client="consumer"} 7)")) << text;
   EXPECT_TRUE(HasLine(
-      text,
-      R"(mc_rdkafka_consumer_lag_messages{client="consumer",topic="VideoStream",partition="1"} 4)"));
+      text, R"(mc_rdkafka_reply_queue_ops{client="consumer",client_id="rdkafka#consumer-2"} 7)"))
+      << text;
+  EXPECT_TRUE(HasLine(text,
+                      R"(mc_rdkafka_consumer_lag_messages{client="consumer",)"
+                      R"(client_id="rdkafka#consumer-2",topic="VideoStream",partition="1"} 4)"));
   EXPECT_EQ(text.find(R"(partition="0")"), std::string::npos) << "stale partition kept";
   EXPECT_EQ(text.find("rdkafka_broker_"), std::string::npos) << "stale brokers kept";
 }
@@ -417,9 +423,48 @@ TEST(Metrics, TopicLabelIsEscapedAndWrongTypedFieldsReadAsZero) {
   ASSERT_EQ(s.clients.size(), 1u);
   EXPECT_EQ(s.clients[0].msg_cnt, 0);
   const std::string text = m.RenderPrometheus("mc");
-  EXPECT_TRUE(HasLine(
-      text, R"(mc_rdkafka_consumer_lag_messages{client="consumer",topic="a\"b",partition="0"} 1)"))
+  // Without a name in the statistics the client is known by its type.
+  EXPECT_TRUE(HasLine(text, R"(mc_rdkafka_consumer_lag_messages{client="consumer",)"
+                            R"(client_id="consumer",topic="a\"b",partition="0"} 1)"))
       << text;
+}
+
+// Two consumers (and a producer) sharing one Metrics, as a service's clients do: each keeps its own
+// gauges under its own client_id; a destroyed client's gauges go away.
+TEST(Metrics, ClientsSharingOneMetricsKeepSeparateGauges) {
+  Metrics m;
+  auto stats = [](std::string_view name, std::string_view type, int lag) {
+    return absl::StrCat(R"({"name":")", AsAbsl(name), R"(","type":")", AsAbsl(type),
+                        R"(","replyq":)", lag,
+                        R"(,"topics":{"t":{"topic":"t","partitions":{"0":{"partition":0,)"
+                        R"("consumer_lag":)",
+                        lag, R"(}}}}})");
+  };
+  ASSERT_TRUE(m.UpdateFromRdKafkaStats(stats("store#consumer-1", "consumer", 5)).ok());
+  ASSERT_TRUE(m.UpdateFromRdKafkaStats(stats("store#consumer-2", "consumer", 9)).ok());
+  ASSERT_TRUE(m.UpdateFromRdKafkaStats(stats("store#producer-3", "producer", 1)).ok());
+  // A newer report of the first consumer replaces only its own gauges.
+  ASSERT_TRUE(m.UpdateFromRdKafkaStats(stats("store#consumer-1", "consumer", 6)).ok());
+
+  const MetricsSnapshot s = m.Snapshot();
+  ASSERT_EQ(s.clients.size(), 3u);
+  EXPECT_EQ(s.clients[0].name, "store#consumer-1");
+  EXPECT_EQ(s.clients[0].replyq, 6);
+  EXPECT_EQ(s.clients[1].name, "store#consumer-2");
+  EXPECT_EQ(s.clients[1].replyq, 9);
+  EXPECT_EQ(s.clients[2].type, "producer");
+  const std::string text = m.RenderPrometheus("mc");
+  EXPECT_TRUE(HasLine(text, R"(mc_rdkafka_consumer_lag_messages{client="consumer",)"
+                            R"(client_id="store#consumer-1",topic="t",partition="0"} 6)"))
+      << text;
+  EXPECT_TRUE(HasLine(text, R"(mc_rdkafka_consumer_lag_messages{client="consumer",)"
+                            R"(client_id="store#consumer-2",topic="t",partition="0"} 9)"))
+      << text;
+
+  m.ForgetClient("store#consumer-1");
+  m.ForgetClient("never-seen");
+  ASSERT_EQ(m.Snapshot().clients.size(), 2u);
+  EXPECT_EQ(m.RenderPrometheus("mc").find("store#consumer-1"), std::string::npos);
 }
 
 TEST(Metrics, MalformedStatsAreRejectedAndChangeNothing) {

@@ -1,13 +1,15 @@
-// Router logic: registration rules, middleware (order, Retry, PropagateTrace, Logging, Metrics),
-// dead-lettering and commit-after-processing, skip_to_latest — on the embedded broker (librdkafka's
-// mock cluster, in process). Delivery guarantees themselves are tested on a real Kafka
-// (tests/integration/router_integration_test.cc).
+// Router logic: registration rules and middleware (Retry, PropagateTrace, Logging, Metrics) in
+// memory, on records made by messagecorps/testing.h; dead-lettering, commit-after-processing,
+// skip_to_latest, middleware order and the one client configuration of a running router on the
+// embedded broker (librdkafka's mock cluster, in process). Delivery guarantees themselves are
+// tested on a real Kafka (tests/integration/router_integration_test.cc).
 #include "messagecorps/router.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -15,9 +17,11 @@
 #include <vector>
 
 #include "messagecorps/embedded_broker.h"
+#include "messagecorps/error.h"
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/seed_topics.h"
+#include "messagecorps/testing.h"
 #include "support/kafka_test_env.h"
 
 namespace messagecorps {
@@ -62,7 +66,7 @@ TEST(RouterRegistration, RejectsIncompleteHandlersAndMiddleware) {
 
 TEST(RouterRegistration, RunWithoutHandlersIsInvalidArgument) {
   RouterConfig config;
-  config.consumer.brokers = "127.0.0.1:1";
+  config.client.brokers = "127.0.0.1:1";
   Router router(config);
   EXPECT_EQ(router.Run().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(router.running());
@@ -119,11 +123,11 @@ class RouterOnEmbeddedBroker : public ::testing::Test {
 
   RouterConfig Config() {
     RouterConfig config;
-    config.consumer.brokers = brokers();
+    config.client.brokers = brokers();
     config.consumer.group_id = UniqueName("router");
     config.consumer.start = StartOffset::kEarliest;
-    config.consumer.properties["session.timeout.ms"] = "6000";
-    config.consumer.properties["heartbeat.interval.ms"] = "500";
+    config.consumer_properties["session.timeout.ms"] = "6000";
+    config.consumer_properties["heartbeat.interval.ms"] = "500";
     config.producer_instance = producer_.get();
     config.poll_timeout = 50ms;
     return config;
@@ -153,37 +157,19 @@ class RouterOnEmbeddedBroker : public ::testing::Test {
   std::unique_ptr<Producer> producer_;
 };
 
-// Middleware called directly on one real record (one broker and one group join for all of them).
+// Middleware called directly on one record made in memory (messagecorps/testing.h): no broker.
 class MiddlewareOnARecord : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto broker = EmbeddedBroker::Start();
-    ASSERT_TRUE(broker.ok()) << broker.status();
-    broker_ = std::move(*broker).release();
-    ASSERT_TRUE(broker_->CreateTopic("one", 1).ok());
-    auto producer = MakeProducer(broker_->bootstrap_servers());
-    ASSERT_NE(producer, nullptr);
+  void SetUp() override {
     Image image;
     image.set_frame(1);
-    ASSERT_TRUE(producer->SendSync(Topic<Image>("one"), image).ok());
-    auto consumer = MakeConsumer(broker_->bootstrap_servers(), {"one"}, "g");
-    auto got = PollUntil(*consumer, 1, 30s);
-    ASSERT_EQ(got.size(), 1u);
-    record_ = new ReceivedMessage(std::move(got[0]));  // outlives the consumer: allowed
+    record_ = std::make_unique<ReceivedMessage>(
+        testing::MakeReceivedMessage(image, {.topic = "one", .partition = 2, .offset = 41}));
+    ASSERT_TRUE(record_->decode_status().ok()) << record_->decode_status();
   }
-  static void TearDownTestSuite() {
-    delete record_;
-    record_ = nullptr;
-    delete broker_;
-    broker_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(record_, nullptr); }
 
-  static EmbeddedBroker* broker_;
-  static ReceivedMessage* record_;
+  std::unique_ptr<ReceivedMessage> record_;
 };
-EmbeddedBroker* MiddlewareOnARecord::broker_ = nullptr;
-ReceivedMessage* MiddlewareOnARecord::record_ = nullptr;
 
 TEST_F(MiddlewareOnARecord, RetryRepeatsUntilSuccessWithinMaxAttempts) {
   ReceivedMessage& record = *record_;
@@ -227,18 +213,37 @@ TEST_F(MiddlewareOnARecord, RetryRepeatsUntilSuccessWithinMaxAttempts) {
 
 TEST_F(MiddlewareOnARecord, RetryBacksOffExponentiallyUpToTheCap) {
   ReceivedMessage& record = *record_;
-  std::vector<std::chrono::steady_clock::time_point> at;
+  int calls = 0;
   Handler broken = [&](ReceivedMessage&) -> HandlerResult {
-    at.push_back(std::chrono::steady_clock::now());
+    ++calls;
     return absl::InternalError("broken");
   };
-  EXPECT_FALSE(middleware::Retry(4, 40ms, 100ms)(broken)(record).ok());
-  ASSERT_EQ(at.size(), 4u);
-  auto gap = [&](int i) { return at[i + 1] - at[i]; };
-  EXPECT_GE(gap(0), 40ms);
-  EXPECT_GE(gap(1), 80ms);
-  EXPECT_GE(gap(2), 100ms);  // capped: 160 ms otherwise
-  EXPECT_LT(gap(2), 150ms);
+  // The back-offs are recorded instead of slept: the sequence is exact, whatever the scheduler.
+  std::vector<std::chrono::milliseconds> slept;
+  middleware::RetryPolicy policy{.max_attempts = 5,
+                                 .initial_backoff = 40ms,
+                                 .max_backoff = 100ms,
+                                 .sleep = [&](std::chrono::milliseconds d) { slept.push_back(d); }};
+  EXPECT_FALSE(middleware::Retry(policy)(broken)(record).ok());
+  EXPECT_EQ(calls, 5);
+  // Doubled each time, capped at max_backoff (160 ms and 320 ms otherwise); none after the last.
+  EXPECT_EQ(slept, (std::vector<std::chrono::milliseconds>{40ms, 80ms, 100ms, 100ms}));
+
+  // A zero back-off does not wait at all.
+  slept.clear();
+  policy.initial_backoff = 0ms;
+  policy.max_backoff = 0ms;
+  EXPECT_FALSE(middleware::Retry(policy)(broken)(record).ok());
+  EXPECT_TRUE(slept.empty());
+}
+
+TEST_F(MiddlewareOnARecord, RetryWithoutAnInjectedSleepReallyWaits) {
+  ReceivedMessage& record = *record_;
+  Handler broken = [](ReceivedMessage&) -> HandlerResult { return absl::InternalError("broken"); };
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(middleware::Retry(3, 20ms, 30ms)(broken)(record).ok());
+  // 20 + 30 ms of back-off at least; only a lower bound: a loaded machine may take longer.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
 }
 
 TEST_F(MiddlewareOnARecord, PropagateTraceMarksDefaultOutputsDerived) {
@@ -278,8 +283,14 @@ TEST_F(MiddlewareOnARecord, LoggingPutsTheRecordInTheLogContext) {
   EXPECT_EQ(logging::CurrentLogContext(), nullptr);  // closed again
 }
 
-TEST_F(MiddlewareOnARecord, DeadLetterPublisherCopiesTheRecordAndSaysWhy) {
-  auto producer = MakeProducer(broker_->bootstrap_servers());
+TEST_F(RouterOnEmbeddedBroker, DeadLetterPublisherCopiesTheRecordAndSaysWhy) {
+  CreateTopic("one.DLQ", 1);
+  Image image;
+  image.set_frame(1);
+  auto record = std::make_unique<ReceivedMessage>(
+      testing::MakeReceivedMessage(image, {.topic = "one", .partition = 2, .offset = 41}));
+  const ReceivedMessage& original = *record;
+  auto producer = MakeProducer(brokers());
   ASSERT_NE(producer, nullptr);
   auto metrics = std::make_shared<Metrics>();
   DeadLetterConfig config;
@@ -293,7 +304,7 @@ TEST_F(MiddlewareOnARecord, DeadLetterPublisherCopiesTheRecordAndSaysWhy) {
   single.topic = "parking";
   EXPECT_EQ(DeadLetterPublisher(*producer, single).TopicFor("one"), "parking");
 
-  auto report = dlq.Publish(*record_, dead_letter_reason::kHandler, absl::InternalError("boom"));
+  auto report = dlq.Publish(original, dead_letter_reason::kHandler, absl::InternalError("boom"));
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->topic, "one.DLQ");
   EXPECT_GE(report->offset, 0);
@@ -301,24 +312,24 @@ TEST_F(MiddlewareOnARecord, DeadLetterPublisherCopiesTheRecordAndSaysWhy) {
   EXPECT_EQ(dlq.failed(), 0u);
   EXPECT_EQ(metrics->Get(Counter::kDeadLettered), 1u);
 
-  auto reader = MakeConsumer(broker_->bootstrap_servers(), {"one.DLQ"}, "dlq-reader");
+  auto reader = MakeConsumer(brokers(), {"one.DLQ"}, "dlq-reader");
   auto got = PollUntil(*reader, 1, 30s);
   ASSERT_EQ(got.size(), 1u);
   const ReceivedMessage& dead = got[0];
-  EXPECT_EQ(dead.value(), record_->value()) << "the original bytes, not re-encoded";
+  EXPECT_EQ(dead.value(), original.value()) << "the original bytes, not re-encoded";
   EXPECT_FALSE(dead.key().has_value());
   // The original headers first, in order, then why and where from.
-  Headers original = record_->headers(), headers = dead.headers();
-  ASSERT_EQ(headers.size(), original.size() + 5);
-  for (size_t i = 0; i < original.size(); ++i) EXPECT_EQ(headers[i], original[i]);
+  Headers original_headers = original.headers(), headers = dead.headers();
+  ASSERT_EQ(headers.size(), original_headers.size() + 5);
+  for (size_t i = 0; i < original_headers.size(); ++i) EXPECT_EQ(headers[i], original_headers[i]);
   EXPECT_EQ(dead.header(header::kDlqReason).value_or(""), "handler");
   EXPECT_EQ(dead.header(header::kDlqError).value_or(""), "INTERNAL: boom");
   EXPECT_EQ(dead.header(header::kDlqTopic).value_or(""), "one");
-  EXPECT_EQ(dead.header(header::kDlqPartition).value_or(""), std::to_string(record_->partition()));
-  EXPECT_EQ(dead.header(header::kDlqOffset).value_or(""), std::to_string(record_->offset()));
+  EXPECT_EQ(dead.header(header::kDlqPartition).value_or(""), std::to_string(original.partition()));
+  EXPECT_EQ(dead.header(header::kDlqOffset).value_or(""), std::to_string(original.offset()));
   // Still the same Image, same trace: replayable as is.
   ASSERT_TRUE(dead.decode_status().ok()) << dead.decode_status();
-  EXPECT_EQ(dead.trace().trace_id(), record_->trace().trace_id());
+  EXPECT_EQ(dead.trace().trace_id(), original.trace().trace_id());
 }
 
 TEST_F(RouterOnEmbeddedBroker, MiddlewareFirstUsedIsOutermostAndHandlerOwnIsInnermost) {
@@ -379,7 +390,7 @@ TEST_F(RouterOnEmbeddedBroker, ImagesBecomePredictionsAndGarbageIsDeadLettered) 
 
   auto metrics = std::make_shared<Metrics>();
   RouterConfig config = Config();
-  config.metrics = metrics;
+  config.client.metrics = metrics;
   Router router(config);
   ASSERT_TRUE(router
                   .Handle("predict", frames_topic,
@@ -449,6 +460,102 @@ TEST_F(RouterOnEmbeddedBroker, ImagesBecomePredictionsAndGarbageIsDeadLettered) 
   EXPECT_EQ(again.Stats().received, 0u);
 }
 
+// One client configuration for every client of the router: a property set once in
+// RouterConfig::client (here client.id, which librdkafka puts in each handle's name, visible in
+// the statistics) reaches the consumer and the router's one producer, which publishes both the
+// handler's outputs and the dead letters; a per-side property overrides it for that side only.
+TEST_F(RouterOnEmbeddedBroker, OneClientConfigurationNamesEveryClientOfTheRouter) {
+  const std::string frames = UniqueName("frames");
+  CreateTopic(frames, 1);
+  Image image;
+  ASSERT_TRUE(producer_->SendSync(Topic<Image>(frames), image).ok());
+
+  const std::string id = UniqueName("one-config");
+  auto metrics = std::make_shared<Metrics>();
+  RouterConfig config = Config();
+  config.producer_instance = nullptr;  // the router builds its producer from config.client
+  config.client.properties["client.id"] = id;
+  config.client.statistics_interval = 100ms;
+  config.client.metrics = metrics;
+  config.consumer_properties["client.id"] = id + "-in";  // this side only
+  Router router(config);
+  ASSERT_TRUE(router.AddHandler("h", {frames}, Nothing).ok());
+  // The clients' statistics while the router runs (a client's gauges go when it is destroyed).
+  std::vector<ClientGauges> clients;
+  ASSERT_TRUE(RunUntil(router, [&] {
+                clients = metrics->Snapshot().clients;
+                return router.Stats().handled == 1 && clients.size() == 2;
+              }).ok());
+  ASSERT_EQ(clients.size(), 2u);
+  std::map<std::string, std::string> name_of_type;  // one consumer and one producer
+  for (const ClientGauges& c : clients) name_of_type[c.type] = c.name;
+  EXPECT_EQ(name_of_type["consumer"].rfind(id + "-in#consumer-", 0), 0u)
+      << name_of_type["consumer"];
+  EXPECT_EQ(name_of_type["producer"].rfind(id + "#producer-", 0), 0u) << name_of_type["producer"];
+  // Run is over: its clients are gone, and so are their gauges.
+  EXPECT_TRUE(metrics->Snapshot().clients.empty());
+}
+
+// A property given once (message.max.bytes, the largest record a producer sends) limits the
+// handler's outputs and the dead letters alike: an output over it is refused, so its record is
+// dead-lettered ("publish"); a dead letter over it is refused, so Run stops with that reason and
+// commits nothing of the batch.
+TEST_F(RouterOnEmbeddedBroker, AClientPropertyReachesTheOutputAndTheDeadLetterProducer) {
+  const std::string frames = UniqueName("frames"), preds = UniqueName("preds");
+  CreateTopic(frames, 1);
+  CreateTopic(preds, 1);
+  CreateTopic(frames + ".DLQ", 1);
+  std::string noise(3000, 'a');  // random letters: zlib leaves them over 1000 bytes
+  uint32_t x = 12345;
+  for (char& c : noise) c = static_cast<char>('a' + ((x = x * 1103515245 + 12345) >> 16) % 26);
+  Image small;
+  small.set_frame(1);
+  ASSERT_TRUE(producer_->Send(Topic<Image>(frames), small).ok());
+  ASSERT_TRUE(producer_->SendEncoded(frames, noise).ok());  // 3000 bytes that do not decode
+  ASSERT_TRUE(producer_->Flush(10s).ok());
+
+  RouterConfig config = Config();
+  config.producer_instance = nullptr;
+  config.client.properties["message.max.bytes"] = "1000";  // librdkafka's smallest
+  Router router(config);
+  ASSERT_TRUE(router
+                  .Handle("big-output", Topic<Image>(frames),
+                          [&](const Image& in, const ReceivedMessage&) -> HandlerResult {
+                            Prediction p;
+                            p.set_frame(in.frame());
+                            p.add_object(noise);
+                            std::vector<Outgoing> out;
+                            out.push_back(Outgoing::Of(Topic<Prediction>(preds), std::move(p)));
+                            return out;
+                          })
+                  .ok());
+  absl::Status status;
+  std::atomic<bool> finished{false};
+  std::jthread thread([&](std::stop_token stop) {
+    status = router.Run(stop);
+    finished = true;
+  });
+  // Run ends by itself: the second record's dead letter is refused. 60 s: the group join (~3 s on
+  // the embedded broker) and two deliveries, with room for a loaded machine; past it the router
+  // is stopped and the test fails instead of hanging.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!finished && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(finished) << "Run did not stop on the refused dead letter";
+  router.Stop();
+  thread.join();
+  EXPECT_EQ(GetErrorReason(status), ErrorReason::kRecordTooLarge) << status;
+  EXPECT_EQ(router.Stats().published, 0u);
+  EXPECT_EQ(router.Stats().commits, 0u);
+
+  // The first record's dead letter (small: the original Image) went through.
+  auto reader = MakeConsumer(brokers(), {frames + ".DLQ"}, UniqueName("dlq"));
+  auto dead = PollUntil(*reader, 1, 30s);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].header(header::kDlqReason).value_or(""), "publish");
+  EXPECT_EQ(dead[0].header(header::kDlqOffset).value_or(""), "0");
+}
+
 TEST_F(RouterOnEmbeddedBroker, FailingHandlerGoesToDeadLetterWithItsReason) {
   const std::string frames = UniqueName("frames");
   CreateTopic(frames, 1);
@@ -507,7 +614,7 @@ TEST_F(RouterOnEmbeddedBroker, SkipToLatestHandlesTheNewestOfEachPartitionPerBat
   auto metrics = std::make_shared<Metrics>();
   RouterConfig config = Config();
   config.skip_to_latest = true;
-  config.metrics = metrics;
+  config.client.metrics = metrics;
   config.poll_timeout = 500ms;  // all 50 records in one batch, most likely
   Router router(config);
   std::mutex mu;

@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -12,19 +10,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "messagecorps/logging.h"
+#include "messagecorps/program/stop.h"
 
 namespace mcorps {
 
 namespace {
 
-std::atomic<int> stop_signals{0};
-
-void OnStopSignal(int signal) {
-  if (stop_signals.fetch_add(1) > 0) {
-    std::signal(signal, SIG_DFL);
-    std::raise(signal);
-  }
-}
+messagecorps::program::StopSignals* g_stop = nullptr;  // owned by InstallStopHandler's static
 
 }  // namespace
 
@@ -42,17 +34,8 @@ std::chrono::milliseconds ConnectionOptions::timeout() const {
 }
 
 void AddConnectionOptions(CLI::App& command, ConnectionOptions& options) {
-  command
-      .add_option("-b,--brokers", options.brokers,
-                  "Bootstrap brokers host:port,... (default: $MESSAGECORPS_BROKERS)")
-      ->group("Connection");
-  command
-      .add_option("-X,--property", options.properties,
-                  "librdkafka property key=value (repeatable; overrides -F)")
-      ->group("Connection");
-  command.add_option("-F,--config-file", options.config_file, "librdkafka properties file")
-      ->group("Connection")
-      ->check(CLI::ExistingFile);
+  messagecorps::program::AddClientOptions(command, options.client);
+  for (const char* name : {"-b", "-X", "-F"}) command.get_option(name)->group("Connection");
   command
       .add_option("--timeout", options.timeout_seconds,
                   "Seconds to wait for metadata and admin answers")
@@ -80,38 +63,20 @@ std::shared_ptr<spdlog::logger> ToolLogger(int verbosity) {
 }
 
 absl::StatusOr<messagecorps::ClientConfig> MakeClientConfig(const ConnectionOptions& options) {
-  messagecorps::ClientConfig config;
-  config.brokers = options.brokers;
-  if (!options.config_file.empty()) {
-    auto file = messagecorps::ReadPropertiesFile(options.config_file);
-    if (!file.ok()) return file.status();
-    config.properties = *std::move(file);
-  }
-  for (const std::string& property : options.properties) {
-    auto kv = messagecorps::ParseProperty(property);
-    if (!kv.ok()) return absl::InvalidArgumentError(absl::StrCat("-X: ", kv.status().message()));
-    config.properties[kv->first] = kv->second;
-  }
-  // bootstrap.servers from -F or -X counts as a broker list too.
-  auto brokers = messagecorps::ResolveBrokers(config);
-  if (!brokers.ok()) {
-    return absl::InvalidArgumentError(
-        "no brokers: give -b host:port, bootstrap.servers in -F/-X, or set MESSAGECORPS_BROKERS");
-  }
-  config.brokers = *brokers;
-  config.logger = ToolLogger(options.verbosity);
+  auto config = messagecorps::program::MakeClientConfig(options.client);
+  if (!config.ok()) return config.status();
+  config->logger = ToolLogger(options.verbosity);
   return config;
 }
 
 void InstallStopHandler() {
-  std::signal(SIGINT, OnStopSignal);
-  std::signal(SIGTERM, OnStopSignal);
-  // A closed stdout (`| head`) shows up as EPIPE from the write, so a consumer can still commit
-  // and close cleanly; librdkafka's sockets want SIGPIPE ignored too.
-  std::signal(SIGPIPE, SIG_IGN);
+  static messagecorps::program::StopSignals stop;
+  g_stop = &stop;
 }
 
-bool StopRequested() { return stop_signals.load() > 0; }
+bool StopRequested() { return g_stop != nullptr && g_stop->stop_requested(); }
+
+std::stop_token StopToken() { return g_stop != nullptr ? g_stop->token() : std::stop_token(); }
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   struct Unit {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "messagecorps/client_config.h"
+#include "messagecorps/program/options.h"
 #include "messagecorps/string_view.h"
 
 namespace CLI {
@@ -22,21 +24,21 @@ class logger;
 
 namespace mcorps {
 
-// kcat's exit codes.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitRuntime = 1;  // the broker, the data or the schemas said no
-inline constexpr int kExitUsage = 2;    // the command line cannot be parsed or is inconsistent
+// kcat's exit codes, shared by every program.
+using messagecorps::program::kExitOk;
+using messagecorps::program::kExitRuntime;
+using messagecorps::program::kExitUsage;
 
 // Prints "mcorps: error: <message>" on stderr and returns `exit_code`.
 int Fail(int exit_code, std::string_view message);
 int Fail(int exit_code, const absl::Status& status);
 
 struct ConnectionOptions {
-  std::string brokers;                  // -b; empty: $MESSAGECORPS_BROKERS
-  std::vector<std::string> properties;  // -X key=value, after -F
-  std::string config_file;              // -F
-  int verbosity = 0;                    // -v: info, -vv: debug
-  double timeout_seconds = 10;          // --timeout: metadata and admin calls
+  // -b, -X, -F: the options every messagecorps program shares, with their one precedence
+  // (messagecorps/program/options.h).
+  messagecorps::program::ClientOptions client;
+  int verbosity = 0;            // -v: info, -vv: debug
+  double timeout_seconds = 10;  // --timeout: metadata and admin calls
   std::chrono::milliseconds timeout() const;
 };
 
@@ -51,11 +53,13 @@ std::shared_ptr<spdlog::logger> ToolLogger(int verbosity);
 // no brokers, a malformed -X, an unreadable or malformed -F file (named with its line).
 absl::StatusOr<messagecorps::ClientConfig> MakeClientConfig(const ConnectionOptions& options);
 
-// SIGINT/SIGTERM set a flag that long-running commands poll, so they stop cleanly (flush, commit,
-// summary) instead of dying mid-write. A second signal ends the process at once. SIGPIPE is
-// ignored (a closed stdout is an EPIPE write error).
+// The program's one stop path (messagecorps/program/stop.h): SIGINT/SIGTERM request a stop that
+// long-running commands poll, so they stop cleanly (flush, commit, summary) instead of dying
+// mid-write; a second signal ends the process at once (exit 128 + signal). SIGPIPE is ignored (a
+// closed stdout is an EPIPE write error). InstallStopHandler once, first thing in main.
 void InstallStopHandler();
 bool StopRequested();
+std::stop_token StopToken();
 
 // Parses "1500ms", "30s", "5m", "2h", "1d" (a bare number is seconds). kInvalidArgument otherwise.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);

@@ -22,6 +22,7 @@
 #include "options.h"
 #include "progress.h"
 #include "schemas.h"
+#include "topic_check.h"
 
 namespace mcorps {
 
@@ -48,6 +49,7 @@ struct ProduceOptions {
   double rate = 0;
   std::string template_json;
   bool skip_bad = false;
+  bool require_existing_topic = false;
   size_t max_line_bytes = kDefaultMaxLineBytes;
 };
 
@@ -299,20 +301,19 @@ int RunProduce(const ProduceOptions& options) {
                                           options.key_delimiter, options.max_line_bytes);
   }
 
-  // The topic must exist (this also proves the brokers answer, before any record is queued).
+  // The topic must exist, or the cluster must create it on first use (topic_check.h). This also
+  // proves the brokers answer, before any record is queued.
   auto admin = messagecorps::AdminClient::Create(*client);
   if (!admin.ok()) return Fail(kExitRuntime, admin.status());
-  auto topic_info = (*admin)->DescribeTopic(options.topic, options.connection.timeout());
-  if (!topic_info.ok()) {
-    if (topic_info.status().code() == absl::StatusCode::kNotFound) {
-      return Fail(kExitRuntime,
-                  absl::StrCat("topic ", options.topic, " does not exist (create it with `mcorps ",
-                               "topics create ", options.topic, "`)"));
+  auto topic_check = CheckTopicForProduce(**admin, options.topic, options.require_existing_topic,
+                                          options.connection.timeout());
+  if (!topic_check.ok()) {
+    if (topic_check.status().code() == absl::StatusCode::kNotFound) {
+      return Fail(kExitRuntime, topic_check.status());
     }
     return Fail(kExitRuntime, absl::StrCat("cannot reach the brokers ", client->brokers, ": ",
-                                           topic_info.status().message()));
+                                           topic_check.status().message()));
   }
-  admin->reset();
 
   auto counts = std::make_shared<DeliveryCounts>();
   messagecorps::ProducerConfig producer_config;
@@ -390,6 +391,12 @@ int RunProduce(const ProduceOptions& options) {
   } else if (!flushed.ok()) {
     Fail(kExitRuntime, flushed);
   }
+  if (topic_check->auto_create && delivered > 0) {
+    std::fprintf(
+        stderr, "%s\n",
+        DescribeCreatedTopic(**admin, options.topic, options.connection.timeout()).c_str());
+  }
+  admin->reset();
   const bool all_delivered = failed == 0 && delivered == sent;
   return stopped_on_error || !all_delivered ? kExitRuntime : kExitOk;
 }
@@ -436,6 +443,9 @@ Command AddProduceCommand(CLI::App& parent) {
       ->check(CLI::PositiveNumber);
   app->add_option("--template", options->template_json,
                   "JSON message to repeat with --count (its frame/sequence field counts up)");
+  app->add_flag("--require-existing-topic", options->require_existing_topic,
+                "Refuse a topic that does not exist (default: follow the cluster: where it "
+                "creates topics on first use, the topic is created and stderr says so)");
   app->add_flag("--skip-bad", options->skip_bad,
                 "Report malformed lines and go on (default: stop at the first; exit 1)");
   app->add_option("--max-line-bytes", options->max_line_bytes,

@@ -1,0 +1,518 @@
+// mcorps_bench_gateway: one measured run through mcorps-gateway, or the same work with the library
+// directly, against a real Kafka; driven by bench/python/gateway_bench.py (one child process per
+// run, so its getrusage is its own). Prints one JSON object on stdout.
+//
+//   mcorps_bench_gateway --mode MODE --brokers B --topic T --partitions P --size BYTES --count N
+//                        [--gateway HOST:PORT] [--concurrency C] [--streams S] [--rate R]
+//                        [--warmup N] [-X key=value]...
+//   MODE: direct-produce   the library's Producer (what an application linking messagecorps does)
+//         grpc-unary       Publish calls, C in flight (callback API)
+//         grpc-stream      PublishStream, S streams, one writer thread each
+//         direct-consume   the library's Consumer reading N records from the beginning
+//         grpc-subscribe   Subscribe (fan-out) reading N records from the beginning
+//         direct-latency   Producer at R msg/s -> Consumer: end-to-end latency percentiles
+//         grpc-latency     Publish at R msg/s -> Subscribe: the same through the gateway
+// Payload: protobuf.data.Image with `size` bytes of image_data (bench_common.h's frame), to a
+// topic the gateway binds to Image with raw encoding; the library runs use the same encoding and
+// producer settings (acks=all, idempotence, linger.ms=5: the library's defaults, which the
+// gateway's producer uses too). Latency runs put the send time (CLOCK_REALTIME ns) in
+// Image.frame.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "bench_common.h"
+#include "messagecorps/admin.h"
+#include "messagecorps/consumer.h"
+#include "messagecorps/gateway/v1/gateway.grpc.pb.h"
+#include "messagecorps/producer.h"
+#include "messagecorps/type_registry.h"
+#include "protobuf/data/ImageData.pb.h"
+
+namespace {
+
+namespace v1 = messagecorps::gateway::v1;
+using mcbench::JsonLine;
+using protobuf::data::Image;
+
+struct Args {
+  std::string mode, brokers, gateway, topic;
+  int partitions = 1;
+  size_t size = 1024;
+  int64_t count = 10000;
+  int concurrency = 64;
+  int streams = 4;
+  double rate = 1000;
+  int64_t warmup = 100;
+  std::map<std::string, std::string> props;
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "mcorps_bench_gateway: %s\n", what.c_str());
+  JsonLine j;
+  j.Bool("ok", false).Str("error", what);
+  std::cout << j.Text() << std::endl;
+  std::exit(1);
+}
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) Die("missing value for " + k);
+      return argv[++i];
+    };
+    if (k == "--mode")
+      a.mode = next();
+    else if (k == "--brokers")
+      a.brokers = next();
+    else if (k == "--gateway")
+      a.gateway = next();
+    else if (k == "--topic")
+      a.topic = next();
+    else if (k == "--partitions")
+      a.partitions = std::stoi(next());
+    else if (k == "--size")
+      a.size = std::stoul(next());
+    else if (k == "--count")
+      a.count = std::stoll(next());
+    else if (k == "--concurrency")
+      a.concurrency = std::stoi(next());
+    else if (k == "--streams")
+      a.streams = std::stoi(next());
+    else if (k == "--rate")
+      a.rate = std::stod(next());
+    else if (k == "--warmup")
+      a.warmup = std::stoll(next());
+    else if (k == "-X") {
+      const std::string kv = next();
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) Die("-X needs key=value");
+      a.props[kv.substr(0, eq)] = kv.substr(eq + 1);
+    } else {
+      Die("unknown argument " + k);
+    }
+  }
+  if (a.brokers.empty() || a.topic.empty() || a.mode.empty()) {
+    Die("--mode, --brokers and --topic are required");
+  }
+  return a;
+}
+
+struct Phase {
+  double t0 = 0;
+  mcbench::Usage u0;
+  void Start() {
+    u0 = mcbench::ProcessUsage();
+    t0 = mcbench::MonotonicSeconds();
+  }
+  void Finish(JsonLine& j, int64_t messages, size_t size) const {
+    const double secs = mcbench::MonotonicSeconds() - t0;
+    const mcbench::Usage u1 = mcbench::ProcessUsage();
+    j.Num("messages", static_cast<double>(messages))
+        .Num("seconds", secs)
+        .Num("msgs_per_s", secs > 0 ? static_cast<double>(messages) / secs : 0)
+        .Num("mb_per_s", secs > 0 ? static_cast<double>(messages * size) / secs / 1e6 : 0)
+        .Num("cpu_s", (u1.user - u0.user) + (u1.sys - u0.sys));
+  }
+};
+
+Image MakeImage(size_t size) {
+  Image image;
+  image.set_image_data(mcbench::Payload(size));
+  image.set_width(640);
+  image.set_height(480);
+  return image;
+}
+
+messagecorps::EncodeOptions Raw() {
+  messagecorps::EncodeOptions o;
+  o.encoding = messagecorps::Encoding::kRaw;
+  return o;
+}
+
+std::unique_ptr<v1::Gateway::Stub> Stub(const Args& a) {
+  if (a.gateway.empty()) Die("--gateway is required for grpc modes");
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return v1::Gateway::NewStub(
+      grpc::CreateCustomChannel(a.gateway, grpc::InsecureChannelCredentials(), args));
+}
+
+// ---------------------------------------------------------------- producing
+
+struct Delivered {
+  std::atomic<int64_t> ok{0}, failed{0};
+};
+
+std::unique_ptr<messagecorps::Producer> MakeProducer(const Args& a, Delivered* d) {
+  messagecorps::ProducerConfig pc;
+  pc.brokers = a.brokers;
+  pc.properties = a.props;
+  pc.envelope = messagecorps::EnvelopeSettings{"bench", protobuf::common::DEVELOPMENT};
+  pc.on_delivery = [d](const messagecorps::DeliveryReport& r) {
+    (r.status.ok() ? d->ok : d->failed).fetch_add(1, std::memory_order_relaxed);
+  };
+  auto p = messagecorps::Producer::Create(pc);
+  if (!p.ok()) Die(std::string(p.status().message()));
+  return *std::move(p);
+}
+
+void DirectProduce(const Args& a) {
+  Delivered d;
+  auto producer = MakeProducer(a, &d);
+  Image image = MakeImage(a.size);
+  auto send = [&] {
+    if (auto s = producer->SendMessage(a.topic, image, Raw()); !s.ok()) {
+      Die(std::string(s.message()));
+    }
+  };
+  for (int64_t i = 0; i < a.warmup; ++i) send();
+  (void)producer->Flush(std::chrono::seconds(60));
+  Phase phase;
+  phase.Start();
+  for (int64_t i = 0; i < a.count; ++i) send();
+  if (auto s = producer->Flush(std::chrono::seconds(300)); !s.ok()) Die(std::string(s.message()));
+  JsonLine j;
+  phase.Finish(j, a.count, a.size);
+  j.Num("failed", static_cast<double>(d.failed.load()));
+  j.Bool("ok", d.failed == 0);
+  std::cout << j.Text() << std::endl;
+}
+
+// Up to `concurrency` unary Publish calls in flight.
+class UnaryPublisher {
+ public:
+  UnaryPublisher(const Args& a, v1::Gateway::Stub* stub) : a_(a), stub_(stub) {
+    template_.set_topic(a.topic);
+    Image image = MakeImage(a.size);
+    template_.mutable_message()->PackFrom(image);
+  }
+
+  // Sends one; `frame` replaces Image.frame when >= 0 (latency runs).
+  void Send(int64_t frame = -1) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return in_flight_ < a_.concurrency; });
+      ++in_flight_;
+    }
+    auto* call = new Call;
+    call->req = template_;
+    if (frame >= 0) {
+      Image image = MakeImage(a_.size);
+      image.set_frame(frame);
+      call->req.mutable_message()->PackFrom(image);
+    }
+    stub_->async()->Publish(&call->ctx, &call->req, &call->resp, [this, call](grpc::Status s) {
+      if (!s.ok()) {
+        failed_.fetch_add(1);
+        if (first_error_.empty()) first_error_ = s.error_message();
+      }
+      delete call;
+      std::lock_guard lock(mu_);
+      --in_flight_;
+      cv_.notify_all();
+    });
+  }
+  void Drain() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+  int64_t failed() const { return failed_.load(); }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::PublishRequest req;
+    v1::PublishResponse resp;
+  };
+  const Args& a_;
+  v1::Gateway::Stub* stub_;
+  v1::PublishRequest template_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int in_flight_ = 0;
+  std::atomic<int64_t> failed_{0};
+  std::string first_error_;
+};
+
+void GrpcUnary(const Args& a) {
+  auto stub = Stub(a);
+  UnaryPublisher publisher(a, stub.get());
+  for (int64_t i = 0; i < a.warmup; ++i) publisher.Send();
+  publisher.Drain();
+  Phase phase;
+  phase.Start();
+  for (int64_t i = 0; i < a.count; ++i) publisher.Send();
+  publisher.Drain();
+  JsonLine j;
+  phase.Finish(j, a.count, a.size);
+  j.Num("concurrency", a.concurrency).Num("failed", static_cast<double>(publisher.failed()));
+  if (publisher.failed() > 0) j.Str("first_error", publisher.first_error());
+  j.Bool("ok", publisher.failed() == 0);
+  std::cout << j.Text() << std::endl;
+}
+
+// One PublishStream of `n` messages; returns the failures.
+int64_t StreamPublish(v1::Gateway::Stub* stub, const v1::PublishRequest& req, int64_t n) {
+  grpc::ClientContext ctx;
+  auto stream = stub->PublishStream(&ctx);
+  int64_t failed = 0, answered = 0;
+  std::thread reader([&] {
+    v1::PublishResponse resp;
+    while (stream->Read(&resp)) {
+      ++answered;
+      if (resp.code() != 0) ++failed;
+    }
+  });
+  for (int64_t i = 0; i < n; ++i) {
+    if (!stream->Write(req)) break;
+  }
+  stream->WritesDone();
+  reader.join();
+  const grpc::Status s = stream->Finish();
+  if (!s.ok()) Die("PublishStream: " + s.error_message());
+  return failed + (n - answered);
+}
+
+void GrpcStream(const Args& a) {
+  auto stub = Stub(a);
+  v1::PublishRequest req;
+  req.set_topic(a.topic);
+  req.mutable_message()->PackFrom(MakeImage(a.size));
+  StreamPublish(stub.get(), req, a.warmup);
+  Phase phase;
+  phase.Start();
+  std::atomic<int64_t> failed{0};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < a.streams; ++s) {
+    const int64_t n = a.count / a.streams + (s < a.count % a.streams ? 1 : 0);
+    threads.emplace_back([&, n] { failed += StreamPublish(stub.get(), req, n); });
+  }
+  for (auto& t : threads) t.join();
+  JsonLine j;
+  phase.Finish(j, a.count, a.size);
+  j.Num("streams", a.streams).Num("failed", static_cast<double>(failed.load()));
+  j.Bool("ok", failed == 0);
+  std::cout << j.Text() << std::endl;
+}
+
+// ---------------------------------------------------------------- consuming
+
+std::vector<messagecorps::TopicPartition> Assignment(const Args& a, int64_t offset) {
+  std::vector<messagecorps::TopicPartition> out;
+  for (int p = 0; p < a.partitions; ++p) out.push_back({a.topic, p, offset});
+  return out;
+}
+
+std::unique_ptr<messagecorps::Consumer> MakeConsumer(
+    const Args& a, std::vector<messagecorps::TopicPartition> assignment,
+    messagecorps::TypeRegistry* registry) {
+  messagecorps::ConsumerConfig cc;
+  cc.brokers = a.brokers;
+  cc.properties = a.props;
+  cc.assignment = std::move(assignment);
+  cc.registry = registry;
+  auto c = messagecorps::Consumer::Create(cc);
+  if (!c.ok()) Die(std::string(c.status().message()));
+  return *std::move(c);
+}
+
+messagecorps::TypeRegistry RawRegistry(const Args& a) {
+  messagecorps::TypeRegistry registry;
+  messagecorps::TopicOptions raw;
+  raw.encoding = messagecorps::Encoding::kRaw;
+  if (auto s = registry.Bind(a.topic, Image::descriptor(), raw); !s.ok()) {
+    Die(std::string(s.message()));
+  }
+  return registry;
+}
+
+void DirectConsume(const Args& a) {
+  messagecorps::TypeRegistry registry = RawRegistry(a);
+  auto consumer = MakeConsumer(a, Assignment(a, messagecorps::kOffsetBeginning), &registry);
+  int64_t got = 0, bad = 0;
+  Phase phase;
+  bool started = false;
+  while (got < a.count) {
+    auto batch = consumer->Poll(std::chrono::milliseconds(1000));
+    if (!batch.ok()) Die(std::string(batch.status().message()));
+    if (!started && !batch->empty()) {
+      phase.Start();  // from the first batch on (connection set-up is not throughput)
+      started = true;
+    }
+    for (const auto& m : *batch) {
+      if (m.As<Image>() == nullptr) ++bad;
+      ++got;
+    }
+  }
+  JsonLine j;
+  phase.Finish(j, got, a.size);
+  j.Num("undecoded", static_cast<double>(bad)).Bool("ok", bad == 0);
+  std::cout << j.Text() << std::endl;
+}
+
+void GrpcSubscribe(const Args& a) {
+  auto stub = Stub(a);
+  grpc::ClientContext ctx;
+  v1::SubscribeRequest req;
+  req.set_topic(a.topic);
+  for (int p = 0; p < a.partitions; ++p) (*req.mutable_offsets()->mutable_offsets())[p] = 0;
+  auto reader = stub->Subscribe(&ctx, req);
+  v1::SubscribeResponse resp;
+  int64_t got = 0, bad = 0;
+  Phase phase;
+  bool started = false;
+  while (got < a.count && reader->Read(&resp)) {
+    if (!started) {
+      phase.Start();
+      started = true;
+    }
+    for (const v1::Record& r : resp.records()) {
+      if (!r.error().empty()) ++bad;
+      ++got;
+    }
+  }
+  JsonLine j;
+  phase.Finish(j, got, a.size);
+  ctx.TryCancel();
+  reader->Finish();
+  j.Num("undecoded", static_cast<double>(bad)).Bool("ok", bad == 0 && got >= a.count);
+  std::cout << j.Text() << std::endl;
+}
+
+// ---------------------------------------------------------------- latency
+
+std::map<int32_t, int64_t> HighWatermarks(const Args& a) {
+  messagecorps::ClientConfig config;
+  config.brokers = a.brokers;
+  auto admin = messagecorps::AdminClient::Create(config);
+  if (!admin.ok()) Die(std::string(admin.status().message()));
+  auto info = (*admin)->DescribeTopic(a.topic, std::chrono::seconds(10));
+  if (!info.ok()) Die(std::string(info.status().message()));
+  std::map<int32_t, int64_t> out;
+  for (const auto& p : info->partitions) out[p.id] = std::max<int64_t>(p.high, 0);
+  return out;
+}
+
+void ReportLatency(const Args& a, std::vector<double>& ms, int64_t expected) {
+  JsonLine j;
+  j.Num("rate", a.rate)
+      .Num("latency_samples", static_cast<double>(ms.size()))
+      .Num("lat_p50_ms", mcbench::Percentile(ms, 50))
+      .Num("lat_p99_ms", mcbench::Percentile(ms, 99))
+      .Num("lat_max_ms", mcbench::Percentile(ms, 100))
+      .Bool("ok", static_cast<int64_t>(ms.size()) >= expected);
+  std::cout << j.Text() << std::endl;
+}
+
+double Ms(int64_t sent_ns) { return static_cast<double>(mcbench::RealtimeNanos() - sent_ns) / 1e6; }
+
+void DirectLatency(const Args& a) {
+  const auto start = HighWatermarks(a);
+  std::vector<messagecorps::TopicPartition> assignment;
+  for (const auto& [p, o] : start) assignment.push_back({a.topic, p, o});
+  messagecorps::TypeRegistry registry = RawRegistry(a);
+  auto consumer = MakeConsumer(a, assignment, &registry);
+  const int64_t total = a.warmup + a.count;
+  std::vector<double> ms;
+  ms.reserve(static_cast<size_t>(a.count));
+  std::thread receiver([&] {
+    int64_t got = 0;
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::seconds(static_cast<int64_t>(total / a.rate) + 60);
+    while (got < total && std::chrono::steady_clock::now() < deadline) {
+      auto batch = consumer->Poll(std::chrono::milliseconds(100));
+      if (!batch.ok()) continue;
+      for (const auto& m : *batch) {
+        const Image* image = m.As<Image>();
+        if (image == nullptr) continue;
+        if (got++ >= a.warmup) ms.push_back(Ms(image->frame()));
+      }
+    }
+  });
+  Delivered d;
+  auto producer = MakeProducer(a, &d);
+  Image image = MakeImage(a.size);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < total; ++i) {
+    std::this_thread::sleep_until(t0 +
+                                  std::chrono::nanoseconds(static_cast<int64_t>(i * 1e9 / a.rate)));
+    image.set_frame(mcbench::RealtimeNanos());
+    if (auto s = producer->SendMessage(a.topic, image, Raw()); !s.ok())
+      Die(std::string(s.message()));
+  }
+  (void)producer->Flush(std::chrono::seconds(60));
+  receiver.join();
+  ReportLatency(a, ms, a.count);
+}
+
+void GrpcLatency(const Args& a) {
+  auto stub = Stub(a);
+  const auto start = HighWatermarks(a);
+  const int64_t total = a.warmup + a.count;
+  grpc::ClientContext ctx;
+  // A lost record ends the run at this deadline instead of hanging.
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(static_cast<int64_t>(total / a.rate) + 60));
+  v1::SubscribeRequest req;
+  req.set_topic(a.topic);
+  for (const auto& [p, o] : start) (*req.mutable_offsets()->mutable_offsets())[p] = o;
+  auto reader = stub->Subscribe(&ctx, req);
+  reader->WaitForInitialMetadata();
+  std::vector<double> ms;
+  ms.reserve(static_cast<size_t>(a.count));
+  std::thread receiver([&] {
+    v1::SubscribeResponse resp;
+    int64_t got = 0;
+    Image image;
+    while (got < total && reader->Read(&resp)) {
+      for (const v1::Record& r : resp.records()) {
+        if (!r.message().UnpackTo(&image)) continue;
+        if (got++ >= a.warmup) ms.push_back(Ms(image.frame()));
+      }
+    }
+  });
+  UnaryPublisher publisher(a, stub.get());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < total; ++i) {
+    std::this_thread::sleep_until(t0 +
+                                  std::chrono::nanoseconds(static_cast<int64_t>(i * 1e9 / a.rate)));
+    publisher.Send(mcbench::RealtimeNanos());
+  }
+  publisher.Drain();
+  receiver.join();
+  ctx.TryCancel();
+  reader->Finish();
+  ReportLatency(a, ms, a.count);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = Parse(argc, argv);
+  if (a.mode == "direct-produce")
+    DirectProduce(a);
+  else if (a.mode == "grpc-unary")
+    GrpcUnary(a);
+  else if (a.mode == "grpc-stream")
+    GrpcStream(a);
+  else if (a.mode == "direct-consume")
+    DirectConsume(a);
+  else if (a.mode == "grpc-subscribe")
+    GrpcSubscribe(a);
+  else if (a.mode == "direct-latency")
+    DirectLatency(a);
+  else if (a.mode == "grpc-latency")
+    GrpcLatency(a);
+  else
+    Die("unknown --mode " + a.mode);
+  return 0;
+}

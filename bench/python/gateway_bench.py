@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""The gateway benchmark (scripts/bench --gateway): the same work through mcorps-gateway and with the
+library directly, in the same run, side by side.
+
+  publish   library Producer      vs  PublishStream (S streams)  and  unary Publish (C in flight)
+  subscribe library Consumer      vs  Subscribe (fan-out), both reading the same pre-filled topic
+  latency   Producer -> Consumer  vs  Publish -> Subscribe, at R msg/s: the latency the gateway adds
+
+Every measurement is a child process (bench/gateway_bench.cc, mcorps_bench_gateway) on a fresh topic
+of 12 partitions; one gateway process serves all the gRPC runs. Repetitions run the measurements in a
+different (seeded) order each. Goals from issue 16: streamed publish >= 0.5x the direct producer at
+1 KiB; added p99 latency <= 2 ms at 1,000 msg/s.
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from run_bench import Admin, load_average, log, machine_info  # noqa: E402
+
+PARTITIONS = 12
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError("%s failed (exit %s): %s" % (cmd[2], proc.returncode, proc.stdout[-500:]))
+    result = json.loads(lines[-1])
+    if not result.get("ok"):
+        raise RuntimeError("%s: %s" % (" ".join(cmd[1:3]), result))
+    return result
+
+
+class Gateway:
+    def __init__(self, binary, brokers, registry, log_path):
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [binary, "--brokers", brokers, "--host", "127.0.0.1", "--grpc-port", "0", "--http-port",
+             "0", "--registry", registry], stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("mcorps-gateway did not start; see " + log_path)
+        self.target = "127.0.0.1:%d" % json.loads(line)["grpc_port"]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--brokers", required=True)
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true", help="tiny counts, one repetition")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--count", type=int, default=200000)
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--latency-seconds", type=float, default=20)
+    args = parser.parse_args()
+    if args.quick:
+        args.count, args.repetitions, args.latency_seconds = 5000, 1, 3
+    os.makedirs(args.out, exist_ok=True)
+    bench = os.path.join(args.build_dir, "bench", "mcorps_bench_gateway")
+    gateway_bin = os.path.join(args.build_dir, "services", "gateway", "mcorps-gateway")
+
+    admin = Admin(args.brokers)
+    names = ["direct", "stream", "unary", "lat-direct", "lat-grpc"]
+    topics = [{n: "gwbench-%s-%s" % (n, uuid.uuid4().hex[:8]) for n in names}
+              for _ in range(args.repetitions)]
+    registry = os.path.join(args.out, "gateway-bench-registry.conf")
+    with open(registry, "w") as f:
+        for rep in topics:
+            for t in rep.values():
+                admin.create(t, PARTITIONS)
+                f.write("%s protobuf.data.Image encoding=raw\n" % t)
+    gateway = Gateway(gateway_bin, args.brokers, registry, os.path.join(args.out, "gateway-bench.log"))
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    load_before = " ".join("%.1f" % x for x in load_average())
+    results = {}  # measurement -> [result per repetition]
+    rng = random.Random(16)
+    try:
+        for rep, t in enumerate(topics):
+            common = ["--brokers", args.brokers, "--partitions", str(PARTITIONS),
+                      "--size", str(args.size)]
+            grpc = ["--gateway", gateway.target]
+            latency_count = str(int(args.rate * args.latency_seconds))
+            plan = {
+                "direct-produce": ["--topic", t["direct"], "--count", str(args.count)],
+                "grpc-stream": ["--topic", t["stream"], "--count", str(args.count),
+                                "--streams", str(args.streams)] + grpc,
+                "grpc-unary": ["--topic", t["unary"], "--count", str(args.count),
+                               "--concurrency", str(args.concurrency)] + grpc,
+                "direct-latency": ["--topic", t["lat-direct"], "--count", latency_count,
+                                   "--rate", str(args.rate)],
+                "grpc-latency": ["--topic", t["lat-grpc"], "--count", latency_count,
+                                 "--rate", str(args.rate), "--concurrency", "64"] + grpc,
+            }
+            order = list(plan)
+            if rep > 0:
+                rng.shuffle(order)
+            # The subscribe runs read the topic direct-produce filled: after it, in either order.
+            order.insert(order.index("direct-produce") + 1, "direct-consume")
+            order.insert(order.index("direct-produce") + 1 + rng.randint(0, 1), "grpc-subscribe")
+            plan["direct-consume"] = ["--topic", t["direct"], "--count", str(args.count)]
+            plan["grpc-subscribe"] = ["--topic", t["direct"], "--count", str(args.count)] + grpc
+            for mode in order:
+                log("gateway bench rep %d: %s" % (rep + 1, mode))
+                result = run([bench, "--mode", mode] + common + plan[mode])
+                results.setdefault(mode, []).append(result)
+    finally:
+        gateway.stop()
+        for rep in topics:
+            for topic in rep.values():
+                admin.delete(topic)
+
+    def median(mode, metric):
+        return statistics.median(r[metric] for r in results[mode])
+
+    def spread(mode, metric, fmt):
+        values = sorted(r[metric] for r in results[mode])
+        text = fmt(statistics.median(values))
+        return text if len(values) == 1 else "%s (%s-%s)" % (text, fmt(values[0]), fmt(values[-1]))
+
+    rate = lambda v: "{:,.0f}".format(v)
+    msec = lambda v: "%.2f" % v
+    direct = median("direct-produce", "msgs_per_s")
+    rows = [
+        ("publish, library Producer", spread("direct-produce", "msgs_per_s", rate), "1.00"),
+        ("publish, PublishStream x%d" % args.streams, spread("grpc-stream", "msgs_per_s", rate),
+         "%.2f" % (median("grpc-stream", "msgs_per_s") / direct)),
+        ("publish, unary Publish, %d in flight" % args.concurrency,
+         spread("grpc-unary", "msgs_per_s", rate), "%.2f" % (median("grpc-unary", "msgs_per_s") / direct)),
+        ("subscribe, library Consumer", spread("direct-consume", "msgs_per_s", rate), "1.00"),
+        ("subscribe, Subscribe", spread("grpc-subscribe", "msgs_per_s", rate),
+         "%.2f" % (median("grpc-subscribe", "msgs_per_s") / median("direct-consume", "msgs_per_s"))),
+    ]
+    added_p50 = median("grpc-latency", "lat_p50_ms") - median("direct-latency", "lat_p50_ms")
+    added_p99 = median("grpc-latency", "lat_p99_ms") - median("direct-latency", "lat_p99_ms")
+    lines = [
+        "| %d B records, %d partitions | msg/s (median, range) | vs library |" % (args.size, PARTITIONS),
+        "|---|---|---|",
+    ] + ["| %s | %s | %s |" % r for r in rows] + [
+        "",
+        "| end to end at %s msg/s, %s B | p50 ms | p99 ms | max ms |" % (rate(args.rate), args.size),
+        "|---|---|---|---|",
+        "| Producer -> Consumer (library) | %s | %s | %s |" % (
+            spread("direct-latency", "lat_p50_ms", msec), spread("direct-latency", "lat_p99_ms", msec),
+            spread("direct-latency", "lat_max_ms", msec)),
+        "| Publish -> Subscribe (gateway) | %s | %s | %s |" % (
+            spread("grpc-latency", "lat_p50_ms", msec), spread("grpc-latency", "lat_p99_ms", msec),
+            spread("grpc-latency", "lat_max_ms", msec)),
+        "| added by the gateway (medians) | %+.2f | %+.2f | |" % (added_p50, added_p99),
+        "",
+        "Goals: streamed publish >= 0.5x the library (%s: %.2fx); added p99 <= 2 ms (%s: %+.2f ms)." % (
+            "met" if median("grpc-stream", "msgs_per_s") / direct >= 0.5 else "NOT met",
+            median("grpc-stream", "msgs_per_s") / direct,
+            "met" if added_p99 <= 2 else "NOT met", added_p99),
+        "Run %s, %d repetition(s), %d records per throughput run, %.0f s per latency run; load "
+        "average %s before, %s after." % (started, args.repetitions, args.count, args.latency_seconds,
+                                          load_before, " ".join("%.1f" % x for x in load_average())),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(args.out, "gateway.json"), "w") as f:
+        json.dump({"args": vars(args), "results": results, "machine": machine_info(),
+                   "table": text}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
