@@ -6,6 +6,26 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(Threads REQUIRED)
+# Prometheus text exposition (metrics.cc): prometheus-cpp's core (registry, histograms, serializer).
+find_package(prometheus-cpp CONFIG REQUIRED COMPONENTS core)
+
+# Tracing (tracing.cc): spans exported over OTLP with opentelemetry-cpp (Debian: bookworm-backports,
+# scripts/install-deps). AUTO uses it when found; OFF builds the library without it (tracing then
+# reports itself unavailable and costs nothing); ON fails when it is missing.
+set(MCORPS_OPENTELEMETRY "AUTO" CACHE STRING "Build OpenTelemetry tracing: AUTO, ON or OFF")
+set_property(CACHE MCORPS_OPENTELEMETRY PROPERTY STRINGS AUTO ON OFF)
+set(MCORPS_HAVE_OPENTELEMETRY OFF)
+if(NOT MCORPS_OPENTELEMETRY STREQUAL "OFF")
+  if(MCORPS_OPENTELEMETRY STREQUAL "ON")
+    find_package(opentelemetry-cpp CONFIG REQUIRED COMPONENTS api sdk otlp_grpc_exporter otlp_http_exporter)
+  else()
+    find_package(opentelemetry-cpp CONFIG QUIET COMPONENTS api sdk otlp_grpc_exporter otlp_http_exporter)
+  endif()
+  if(opentelemetry-cpp_FOUND)
+    set(MCORPS_HAVE_OPENTELEMETRY ON)
+  endif()
+endif()
+message(STATUS "OpenTelemetry tracing: ${MCORPS_HAVE_OPENTELEMETRY} (MCORPS_OPENTELEMETRY=${MCORPS_OPENTELEMETRY})")
 find_package(PkgConfig REQUIRED)
 # librdkafka ships pkg-config files only; the C API is what the library uses (fewer allocations
 # than the C++ wrapper on the hot path).

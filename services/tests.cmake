@@ -127,3 +127,19 @@ mcorps_add_test(gateway_resume_test LABEL robustness TIMEOUT 1200
 target_compile_definitions(gateway_resume_test PRIVATE
                            MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
 add_dependencies(gateway_resume_test mcorps-gateway)
+
+# Observability (docs/observability.md), label e2e: the example system on the embedded broker.
+# observability_metrics_test scrapes every program's /metrics and validates it with the Python
+# prometheus_client parser (the project venv: scripts/python-venv, which the test needs).
+# observability_tracing_test starts a real Jaeger (scripts/jaeger: built from its Go module and
+# cached; the first run builds it) and checks the spans of 30 frames through every hop.
+add_test(NAME services.build_jaeger COMMAND ${PROJECT_SOURCE_DIR}/scripts/jaeger build)
+set_tests_properties(services.build_jaeger PROPERTIES FIXTURES_SETUP jaeger TIMEOUT 1800 LABELS e2e)
+foreach(check metrics tracing)
+  add_test(NAME observability_${check}_test
+           COMMAND sh -c "py=$(\"$0\"/scripts/python-venv) && exec \"$py\" \"$0\"/tests/e2e/observability_test.py --check $1 --repo \"$0\" --bin-dir \"$2\" --out \"$3\""
+                   ${PROJECT_SOURCE_DIR} ${check} ${CMAKE_CURRENT_BINARY_DIR} ${PROJECT_BINARY_DIR})
+  set_tests_properties(observability_${check}_test PROPERTIES LABELS e2e TIMEOUT 600
+                       FIXTURES_REQUIRED models)
+endforeach()
+set_property(TEST observability_tracing_test APPEND PROPERTY FIXTURES_REQUIRED jaeger)

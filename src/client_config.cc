@@ -16,6 +16,7 @@
 #include "messagecorps/string_view.h"
 #include "messagecorps/version.h"
 #include "rdkafka_handles.h"
+#include "tracing_internal.h"
 
 namespace messagecorps {
 
@@ -476,6 +477,7 @@ void InitCore(ClientCore& core, const ClientConfig& config, std::string kind) {
   core.logger = config.logger ? config.logger : spdlog::default_logger();
   core.metrics = config.metrics;
   core.client_kind = std::move(kind);
+  tracing::internal::InitOnce();  // OTEL_* environment, read once per process
 }
 
 absl::StatusOr<ConfHandle> BuildConf(const ClientConfig& config,

@@ -542,6 +542,14 @@ absl::StatusOr<std::vector<ReceivedMessage>> Consumer::Poll(std::chrono::millise
     }
     if (impl_->metrics) {
       impl_->metrics->Add(Counter::kReceived);
+      // End-to-end latency: the record's producer timestamp (CreateTime) to now, per topic.
+      if (const int64_t produced_ms = r.timestamp_ms(); produced_ms > 0) {
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        impl_->metrics->ObserveEndToEndSeconds(r.topic(),
+                                               static_cast<double>(now_ms - produced_ms) / 1e3);
+      }
       if (impl_->config.decode) {
         if (r.decode_status().ok()) {
           impl_->metrics->Add(Counter::kDecoded);

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "absl/status/status.h"
+#include "messagecorps/tracing.h"
 
 namespace messagecorps::logging {
 namespace {
@@ -254,9 +255,18 @@ void EcsJsonFormatter::format(const spdlog::details::log_msg& msg, spdlog::memor
       AppendJsonField(dest, "log.origin.function", std::string_view(msg.source.funcname));
     }
   }
+  // The active OpenTelemetry span wins (its span id is what the tracing backend shows); else the
+  // thread's log context, which carries the record's traceparent ids.
+  std::array<char, 32> active_trace;
+  std::array<char, 16> active_span;
+  const bool active = tracing::ActiveIds(active_trace, active_span);
+  if (active) {
+    AppendJsonField(dest, "trace.id", std::string_view(active_trace.data(), active_trace.size()));
+    AppendJsonField(dest, "span.id", std::string_view(active_span.data(), active_span.size()));
+  }
   if (const LogContext* ctx = current_context) {
-    if (!ctx->trace_id.empty()) AppendJsonField(dest, "trace.id", ctx->trace_id);
-    if (!ctx->span_id.empty()) AppendJsonField(dest, "span.id", ctx->span_id);
+    if (!active && !ctx->trace_id.empty()) AppendJsonField(dest, "trace.id", ctx->trace_id);
+    if (!active && !ctx->span_id.empty()) AppendJsonField(dest, "span.id", ctx->span_id);
     if (!ctx->topic.empty()) AppendJsonField(dest, "messagecorps.kafka.topic", ctx->topic);
     if (ctx->partition >= 0) AppendJsonField(dest, "messagecorps.kafka.partition", ctx->partition);
     if (ctx->offset >= 0) AppendJsonField(dest, "messagecorps.kafka.offset", ctx->offset);
@@ -280,12 +290,21 @@ void ConsoleFormatter::format(const spdlog::details::log_msg& msg, spdlog::memor
     Append(dest, ": ");
   }
   Append(dest, View(msg.payload));
+  std::array<char, 32> active_trace;
+  std::array<char, 16> active_span;
+  const bool active = tracing::ActiveIds(active_trace, active_span);
+  if (active) {
+    Append(dest, " trace.id=");
+    Append(dest, std::string_view(active_trace.data(), active_trace.size()));
+    Append(dest, " span.id=");
+    Append(dest, std::string_view(active_span.data(), active_span.size()));
+  }
   if (const LogContext* ctx = current_context) {
-    if (!ctx->trace_id.empty()) {
+    if (!active && !ctx->trace_id.empty()) {
       Append(dest, " trace.id=");
       Append(dest, ctx->trace_id);
     }
-    if (!ctx->span_id.empty()) {
+    if (!active && !ctx->span_id.empty()) {
       Append(dest, " span.id=");
       Append(dest, ctx->span_id);
     }

@@ -1,12 +1,19 @@
 #include "messagecorps/metrics.h"
 
 #include <fmt/format.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <cmath>
 #include <exception>
 #include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <shared_mutex>
 #include <tuple>
 #include <utility>
 
@@ -46,82 +53,64 @@ constexpr bool CountersInEnumOrder() {
 }
 static_assert(CountersInEnumOrder(), "kCounters must list every Counter in enum order");
 
-using Label = std::pair<std::string_view, std::string_view>;
-
-// Label values escape backslash, double quote and newline; HELP text escapes backslash and newline.
-void AppendEscaped(std::string& out, std::string_view s, bool quote) {
-  for (char c : s) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (quote && c == '"') {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
+// Metric names: the sanitized prefix + "_" + the family's name. Text formatting, escaping and the
+// family layout are prometheus-cpp's (TextSerializer); this only builds its MetricFamily values.
+std::string SanitizedPrefix(std::string_view prefix) {
+  std::string out;
+  for (char c : prefix) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == ':';
+    out += ok ? c : '_';
   }
+  if (!out.empty() && out[0] >= '0' && out[0] <= '9') out.insert(0, "_");
+  if (!out.empty()) out += '_';
+  return out;
 }
 
-// Go's strconv.FormatFloat(v, 'g', -1, 64) style, which Prometheus parses: shortest round trip.
-std::string FormatValue(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  return fmt::format("{}", v);
-}
-
-class Writer {
+class Families {
  public:
-  Writer(std::string_view prefix, const std::string& service) : service_(service) {
-    for (char c : prefix) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == ':';
-      prefix_ += ok ? c : '_';
+  Families(std::string_view prefix, const std::string& service)
+      : prefix_(SanitizedPrefix(prefix)), service_(service) {}
+
+  void Family(std::string_view name, prometheus::MetricType type, std::string_view help) {
+    prometheus::MetricFamily& f = families_.emplace_back();
+    f.name = prefix_ + std::string(name);
+    f.help = std::string(help);
+    f.type = type;
+  }
+
+  // A sample of the last family; labels after the service label.
+  prometheus::ClientMetric& Sample(
+      std::initializer_list<std::pair<std::string_view, std::string_view>> labels = {}) {
+    prometheus::ClientMetric& m = families_.back().metric.emplace_back();
+    if (!service_.empty()) m.label.push_back({"service", service_});
+    for (const auto& [key, value] : labels)
+      m.label.push_back({std::string(key), std::string(value)});
+    return m;
+  }
+  void Gauge(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+             double value) {
+    Sample(labels).gauge.value = value;
+  }
+  void CounterValue(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                    double value) {
+    Sample(labels).counter.value = value;
+  }
+
+  // Families collected from a prometheus-cpp registry, renamed with the prefix.
+  void Append(std::vector<prometheus::MetricFamily> collected) {
+    for (auto& f : collected) {
+      f.name.insert(0, prefix_);
+      families_.push_back(std::move(f));
     }
-    if (!prefix_.empty() && prefix_[0] >= '0' && prefix_[0] <= '9') prefix_.insert(0, "_");
-    if (!prefix_.empty()) prefix_ += '_';
   }
 
-  void Family(std::string_view name, std::string_view type, std::string_view help) {
-    out_ += "# HELP ";
-    out_ += prefix_;
-    out_ += name;
-    out_ += ' ';
-    AppendEscaped(out_, help, /*quote=*/false);
-    out_ += "\n# TYPE ";
-    out_ += prefix_;
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-
-  void Sample(std::string_view name, std::initializer_list<Label> labels, std::string_view value) {
-    out_ += prefix_;
-    out_ += name;
-    bool first = true;
-    const auto label = [&](std::string_view key, std::string_view val) {
-      out_ += first ? '{' : ',';
-      first = false;
-      out_ += key;
-      out_ += "=\"";
-      AppendEscaped(out_, val, /*quote=*/true);
-      out_ += '"';
-    };
-    if (!service_.empty()) label("service", service_);
-    for (const auto& [key, val] : labels) label(key, val);
-    if (!first) out_ += '}';
-    out_ += ' ';
-    out_ += value;
-    out_ += '\n';
-  }
-
-  std::string Take() { return std::move(out_); }
+  std::string Serialize() const { return prometheus::TextSerializer().Serialize(families_); }
 
  private:
-  const std::string& service_;
   std::string prefix_;
-  std::string out_;
+  const std::string& service_;
+  std::vector<prometheus::MetricFamily> families_;
 };
 
 std::int64_t IntField(const Json& object, const char* key) {
@@ -202,7 +191,48 @@ ClientGauges ParseClient(const Json& stats) {
 
 }  // namespace
 
-Metrics::Metrics(std::string service) : service_(std::move(service)) {}
+struct Metrics::EndToEnd {
+  explicit EndToEnd(const std::string& service)
+      : family(prometheus::BuildHistogram()
+                   .Name("end_to_end_latency_seconds")
+                   .Help("Time from a record's producer timestamp to its receipt, in seconds.")
+                   .Labels(service.empty() ? prometheus::Labels{}
+                                           : prometheus::Labels{{"service", service}})
+                   .Register(registry)) {}
+
+  prometheus::Registry registry;
+  prometheus::Family<prometheus::Histogram>& family;
+  std::shared_mutex mutex;
+  // Series by topic; the histograms live in `family` (stable addresses). Guarded by `mutex`.
+  std::map<std::string, prometheus::Histogram*, std::less<>> by_topic;
+};
+
+Metrics::Metrics(std::string service)
+    : service_(std::move(service)), end_to_end_(std::make_unique<EndToEnd>(service_)) {}
+
+Metrics::~Metrics() = default;
+
+void Metrics::ObserveEndToEndSeconds(std::string_view topic, double seconds) {
+  if (std::isnan(seconds)) return;
+  seconds = std::max(seconds, 0.0);
+  EndToEnd& e = *end_to_end_;
+  {
+    std::shared_lock lock(e.mutex);
+    if (auto it = e.by_topic.find(topic); it != e.by_topic.end()) {
+      it->second->Observe(seconds);
+      return;
+    }
+  }
+  std::unique_lock lock(e.mutex);
+  auto it = e.by_topic.find(topic);
+  if (it == e.by_topic.end()) {
+    static const prometheus::Histogram::BucketBoundaries kBounds(kEndToEndSecondsBuckets.begin(),
+                                                                 kEndToEndSecondsBuckets.end());
+    prometheus::Histogram& h = e.family.Add({{"topic", std::string(topic)}}, kBounds);
+    it = e.by_topic.emplace(std::string(topic), &h).first;
+  }
+  it->second->Observe(seconds);
+}
 
 void Metrics::ObserveHandlerSeconds(double seconds) {
   if (std::isnan(seconds)) return;
@@ -256,6 +286,19 @@ MetricsSnapshot Metrics::Snapshot() const {
     s.handler_count += bucket.load(std::memory_order_relaxed);
   }
   s.handler_seconds_sum = handler_seconds_sum_.load(std::memory_order_relaxed);
+  for (const prometheus::MetricFamily& f : end_to_end_->registry.Collect()) {
+    for (const prometheus::ClientMetric& m : f.metric) {
+      MetricsSnapshot::TopicLatency t;
+      for (const auto& label : m.label) {
+        if (label.name == "topic") t.topic = label.value;
+      }
+      t.count = m.histogram.sample_count;
+      t.seconds_sum = m.histogram.sample_sum;
+      s.end_to_end.push_back(std::move(t));
+    }
+  }
+  std::sort(s.end_to_end.begin(), s.end_to_end.end(),
+            [](const auto& a, const auto& b) { return a.topic < b.topic; });
   std::lock_guard lock(gauges_mutex_);
   for (const auto& [name, client] : clients_) s.clients.push_back(client);
   return s;
@@ -267,55 +310,67 @@ void Metrics::ForgetClient(std::string_view name) {
 }
 
 std::string Metrics::RenderPrometheus(std::string_view prefix) const {
-  Writer w(prefix, service_);
+  using prometheus::MetricType;
+  Families w(prefix, service_);
 
   for (const CounterInfo& info : kCounters) {
-    const std::string name = fmt::format("{}_total", info.name);
-    w.Family(name, "counter", info.help);
-    w.Sample(name, {}, fmt::format("{}", Get(info.counter)));
+    w.Family(fmt::format("{}_total", info.name), MetricType::Counter, info.help);
+    w.CounterValue({}, static_cast<double>(Get(info.counter)));
   }
 
   // Read every bucket once, then accumulate: _count equals the +Inf bucket even while writers race.
-  w.Family("handler_duration_seconds", "histogram", "Time spent in message handlers, in seconds.");
+  w.Family("handler_duration_seconds", MetricType::Histogram,
+           "Time spent in message handlers, in seconds.");
+  prometheus::ClientMetric::Histogram& h = w.Sample().histogram;
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < handler_buckets_.size(); ++i) {
     cumulative += handler_buckets_[i].load(std::memory_order_relaxed);
-    const std::string le =
-        i < kHandlerSecondsBuckets.size() ? FormatValue(kHandlerSecondsBuckets[i]) : "+Inf";
-    w.Sample("handler_duration_seconds_bucket", {{"le", le}}, fmt::format("{}", cumulative));
+    const double bound = i < kHandlerSecondsBuckets.size()
+                             ? kHandlerSecondsBuckets[i]
+                             : std::numeric_limits<double>::infinity();
+    h.bucket.push_back({cumulative, bound});
   }
-  w.Sample("handler_duration_seconds_sum", {},
-           FormatValue(handler_seconds_sum_.load(std::memory_order_relaxed)));
-  w.Sample("handler_duration_seconds_count", {}, fmt::format("{}", cumulative));
+  h.sample_count = cumulative;
+  h.sample_sum = handler_seconds_sum_.load(std::memory_order_relaxed);
+
+  // Per-topic end-to-end latency: prometheus-cpp's own histograms (an empty family until the first
+  // record arrives, which the serializer prints as HELP and TYPE only).
+  w.Append(end_to_end_->registry.Collect());
 
   std::lock_guard lock(gauges_mutex_);
-  if (clients_.empty()) return w.Take();
+  if (clients_.empty()) return w.Serialize();
 
   struct ClientFamily {
-    std::string_view name, type, help;
+    std::string_view name;
+    MetricType type;
+    std::string_view help;
     std::int64_t ClientGauges::*field;
   };
   static constexpr ClientFamily kClientFamilies[] = {
-      {"rdkafka_queue_messages", "gauge", "Messages in librdkafka's producer queues.",
+      {"rdkafka_queue_messages", MetricType::Gauge, "Messages in librdkafka's producer queues.",
        &ClientGauges::msg_cnt},
-      {"rdkafka_queue_bytes", "gauge", "Bytes in librdkafka's producer queues.",
+      {"rdkafka_queue_bytes", MetricType::Gauge, "Bytes in librdkafka's producer queues.",
        &ClientGauges::msg_size},
-      {"rdkafka_reply_queue_ops", "gauge", "Ops waiting for the application to poll.",
+      {"rdkafka_reply_queue_ops", MetricType::Gauge, "Ops waiting for the application to poll.",
        &ClientGauges::replyq},
-      {"rdkafka_requests_sent_total", "counter", "Requests librdkafka sent to brokers.",
+      {"rdkafka_requests_sent_total", MetricType::Counter, "Requests librdkafka sent to brokers.",
        &ClientGauges::tx},
-      {"rdkafka_responses_received_total", "counter", "Responses librdkafka received from brokers.",
-       &ClientGauges::rx},
-      {"rdkafka_messages_produced_total", "counter", "Messages librdkafka transmitted to brokers.",
-       &ClientGauges::txmsgs},
-      {"rdkafka_messages_consumed_total", "counter", "Messages librdkafka consumed from brokers.",
-       &ClientGauges::rxmsgs},
+      {"rdkafka_responses_received_total", MetricType::Counter,
+       "Responses librdkafka received from brokers.", &ClientGauges::rx},
+      {"rdkafka_messages_produced_total", MetricType::Counter,
+       "Messages librdkafka transmitted to brokers.", &ClientGauges::txmsgs},
+      {"rdkafka_messages_consumed_total", MetricType::Counter,
+       "Messages librdkafka consumed from brokers.", &ClientGauges::rxmsgs},
   };
   for (const ClientFamily& family : kClientFamilies) {
     w.Family(family.name, family.type, family.help);
     for (const auto& [name, client] : clients_) {
-      w.Sample(family.name, {{"client", client.type}, {"client_id", name}},
-               fmt::format("{}", client.*family.field));
+      const auto value = static_cast<double>(client.*family.field);
+      if (family.type == MetricType::Counter) {
+        w.CounterValue({{"client", client.type}, {"client_id", name}}, value);
+      } else {
+        w.Gauge({{"client", client.type}, {"client_id", name}}, value);
+      }
     }
   }
 
@@ -328,54 +383,51 @@ std::string Metrics::RenderPrometheus(std::string_view prefix) const {
     for (const auto& p : client.partitions) any_lag = any_lag || p.consumer_lag >= 0;
   }
   if (any_lag) {
-    w.Family("rdkafka_consumer_lag_messages", "gauge",
+    w.Family("rdkafka_consumer_lag_messages", MetricType::Gauge,
              "Messages between the partition's high watermark and the consumer's position.");
     for (const auto& [name, client] : clients_) {
       for (const auto& p : client.partitions) {
         if (p.consumer_lag < 0) continue;  // unknown yet: no sample rather than a false -1
-        w.Sample("rdkafka_consumer_lag_messages",
-                 {{"client", client.type},
-                  {"client_id", name},
-                  {"topic", p.topic},
-                  {"partition", std::to_string(p.partition)}},
-                 fmt::format("{}", p.consumer_lag));
+        w.Gauge({{"client", client.type},
+                 {"client_id", name},
+                 {"topic", p.topic},
+                 {"partition", std::to_string(p.partition)}},
+                static_cast<double>(p.consumer_lag));
       }
     }
   }
   if (any_partition) {
-    w.Family("rdkafka_fetch_queue_messages", "gauge",
+    w.Family("rdkafka_fetch_queue_messages", MetricType::Gauge,
              "Messages pre-fetched by librdkafka, waiting to be polled.");
     for (const auto& [name, client] : clients_) {
       for (const auto& p : client.partitions) {
-        w.Sample("rdkafka_fetch_queue_messages",
-                 {{"client", client.type},
-                  {"client_id", name},
-                  {"topic", p.topic},
-                  {"partition", std::to_string(p.partition)}},
-                 fmt::format("{}", p.fetchq_cnt));
+        w.Gauge({{"client", client.type},
+                 {"client_id", name},
+                 {"topic", p.topic},
+                 {"partition", std::to_string(p.partition)}},
+                static_cast<double>(p.fetchq_cnt));
       }
     }
   }
   if (any_broker) {
-    w.Family("rdkafka_broker_rtt_avg_seconds", "gauge",
+    w.Family("rdkafka_broker_rtt_avg_seconds", MetricType::Gauge,
              "Average broker round-trip time over librdkafka's last window, in seconds.");
     for (const auto& [name, client] : clients_) {
       for (const auto& b : client.brokers) {
-        w.Sample("rdkafka_broker_rtt_avg_seconds",
-                 {{"client", client.type}, {"client_id", name}, {"broker", b.name}},
-                 FormatValue(b.rtt_avg_seconds));
+        w.Gauge({{"client", client.type}, {"client_id", name}, {"broker", b.name}},
+                b.rtt_avg_seconds);
       }
     }
-    w.Family("rdkafka_broker_up", "gauge", "1 when librdkafka's connection to the broker is UP.");
+    w.Family("rdkafka_broker_up", MetricType::Gauge,
+             "1 when librdkafka's connection to the broker is UP.");
     for (const auto& [name, client] : clients_) {
       for (const auto& b : client.brokers) {
-        w.Sample("rdkafka_broker_up",
-                 {{"client", client.type}, {"client_id", name}, {"broker", b.name}},
-                 b.state == "UP" ? "1" : "0");
+        w.Gauge({{"client", client.type}, {"client_id", name}, {"broker", b.name}},
+                b.state == "UP" ? 1 : 0);
       }
     }
   }
-  return w.Take();
+  return w.Serialize();
 }
 
 }  // namespace messagecorps

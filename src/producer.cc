@@ -22,6 +22,7 @@
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
 #include "rdkafka_handles.h"
+#include "tracing_internal.h"
 
 namespace messagecorps {
 
@@ -301,7 +302,12 @@ struct Producer::Impl : internal::ClientCore {
     }
     AppendExtraHeaders(headers.get(), options);
     if (pending) pending->uuid.assign(env.uuid_view());
-    return Enqueue(topic, buffer, options, std::move(headers), pending);
+    // PRODUCER span (empty when tracing is off): its id is the traceparent's span id just written.
+    tracing::Span span = tracing::internal::StartPublish(
+        topic, &env.trace, env.uuid_view(), options.key, options.partition, buffer.size());
+    absl::Status queued = Enqueue(topic, buffer, options, std::move(headers), pending);
+    span.SetError(queued);
+    return queued;
   }
 
   static void AppendExtraHeaders(rd_kafka_headers_t* h, const SendOptions& options) {
@@ -452,7 +458,11 @@ absl::Status Producer::SendEncoded(std::string_view topic, std::string_view valu
     Impl::AppendExtraHeaders(headers.get(), options);
   }
   PendingReport* pending = Impl::PendingFor(options);
+  // A re-publication (a dead letter, a replay): a PRODUCER span under the thread's active span.
+  tracing::Span span = tracing::internal::StartPublish(topic, nullptr, {}, options.key,
+                                                       options.partition, value.size());
   absl::Status s = impl_->Enqueue(topic, value, options, std::move(headers), pending);
+  span.SetError(s);
   if (!s.ok()) delete pending;
   return s;
 }

@@ -14,6 +14,7 @@
 #include "messagecorps/logging.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
+#include "messagecorps/tracing.h"
 
 namespace messagecorps {
 
@@ -268,7 +269,13 @@ class BatchRun {
 
   void Dispatch(size_t i, RouterStats& delta) {
     ReceivedMessage& record = batch_[i];
+    // CONSUMER span of the record (empty when tracing is off); the handler spans, the outputs'
+    // PRODUCER spans and a dead-letter publish below are its children.
+    tracing::Span process = tracing::StartProcess(record, env_.consumer->group_id());
     if (!record.decode_status().ok() || record.message() == nullptr) {
+      process.SetError(record.decode_status().ok()
+                           ? absl::InvalidArgumentError("no decoded message")
+                           : record.decode_status());
       DeadLetter(i, dead_letter_reason::DecodeFailureReason(record.decode_status()),
                  record.decode_status().ok() ? absl::InvalidArgumentError("no decoded message")
                                              : record.decode_status());
@@ -277,8 +284,11 @@ class BatchRun {
     auto it = env_.by_topic->find(record.topic());
     if (it == env_.by_topic->end()) return;  // not ours (cannot happen: we subscribe to these)
     for (const ActiveHandler& h : it->second) {
+      tracing::Span handle = tracing::StartInternal("handle ", h.name);
       HandlerResult result = Call(h, record, delta);
       if (!result.ok()) {
+        handle.SetError(result.status());
+        process.SetError(result.status());
         ++delta.handler_errors;
         DeadLetter(i, dead_letter_reason::kHandler,
                    WithContext(result.status(), absl::StrCat("handler ", AsAbsl(h.name))));

@@ -1,5 +1,6 @@
-// messagecorps/metrics.h — counters, a handler-time histogram and librdkafka gauges, exposed as
-// Prometheus text.
+// messagecorps/metrics.h — counters, a handler-time histogram, an end-to-end latency histogram per
+// topic and librdkafka gauges, exposed as Prometheus text (rendered by prometheus-cpp's
+// TextSerializer, exposition format 0.0.4).
 //
 // One Metrics object is shared by a service's producer, consumer and router; they count what
 // happens to messages (sent, delivered, received, decoded, dead-lettered, ...), time handlers, and
@@ -24,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -97,8 +99,15 @@ struct MetricsSnapshot {
   std::uint64_t skipped = 0;
   std::uint64_t client_errors = 0;
   std::uint64_t fetch_wakeups = 0;
-  std::uint64_t handler_count = 0;    // observations in the handler-time histogram
-  double handler_seconds_sum = 0;     // their sum
+  std::uint64_t handler_count = 0;  // observations in the handler-time histogram
+  double handler_seconds_sum = 0;   // their sum
+  // End-to-end latency observations per topic (ObserveEndToEndSeconds), sorted by topic.
+  struct TopicLatency {
+    std::string topic;
+    std::uint64_t count = 0;
+    double seconds_sum = 0;
+  };
+  std::vector<TopicLatency> end_to_end;
   std::vector<ClientGauges> clients;  // sorted by name
 };
 
@@ -108,8 +117,13 @@ class Metrics {
   static constexpr std::array<double, 14> kHandlerSecondsBuckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
+  // Upper bounds (seconds, inclusive) of the end-to-end latency histogram; +Inf is implicit.
+  static constexpr std::array<double, 16> kEndToEndSecondsBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
   // `service`, when not empty, becomes a `service="..."` label on every sample.
   explicit Metrics(std::string service = {});
+  ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -122,6 +136,13 @@ class Metrics {
 
   // Records one handler call's duration. Negative values count as 0; NaN is ignored.
   void ObserveHandlerSeconds(double seconds);
+
+  // Records the end-to-end latency of one record received from `topic`: from the record's
+  // producer timestamp to its receipt (`<prefix>_end_to_end_latency_seconds{topic=...}`; the
+  // consumer calls it for every record with a CreateTime timestamp). Negative values (clock skew
+  // between hosts) count as 0; NaN is ignored. The first record of a topic allocates its series
+  // (under a lock); later ones take a shared lock and the series' own lock, no allocation.
+  void ObserveEndToEndSeconds(std::string_view topic, double seconds);
 
   // Replaces the gauges of the client that produced `stats_json`, keyed by its `name`
   // (librdkafka's handle name: client.id, '#', its type and a number, unique in the process), so
@@ -157,6 +178,10 @@ class Metrics {
 
   mutable std::mutex gauges_mutex_;
   std::map<std::string, ClientGauges, std::less<>> clients_;  // by name; guarded by gauges_mutex_
+
+  // prometheus-cpp's registry of the per-topic end-to-end histograms (metrics.cc).
+  struct EndToEnd;
+  const std::unique_ptr<EndToEnd> end_to_end_;
 };
 
 }  // namespace messagecorps

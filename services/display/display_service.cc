@@ -7,6 +7,7 @@
 #include "common/frame_codec.h"
 #include "common/topics.h"
 #include "display/web_assets.h"
+#include "messagecorps/tracing.h"
 
 namespace messagecorps::services {
 namespace {
@@ -125,7 +126,11 @@ absl::Status FeedUntilStopped(std::stop_token stop, Consumer& consumer, LiveFeed
       if (batch.status().code() == absl::StatusCode::kAborted) return batch.status();
       continue;
     }
-    for (const auto& record : *batch) Show(record, video_topic, feed);
+    for (const auto& record : *batch) {
+      // CONSUMER span per record (empty when tracing is off); the feed's log lines carry its ids.
+      const tracing::Span span = tracing::StartProcess(record, consumer.group_id());
+      Show(record, video_topic, feed);
+    }
     if (std::chrono::steady_clock::now() - last_lag > std::chrono::seconds(1)) {
       last_lag = std::chrono::steady_clock::now();
       feed.SetLag(LagByTopic(metrics));

@@ -16,10 +16,13 @@
 #include "gateway/gateway_options.h"
 #include "gateway/gateway_service.h"
 #include "messagecorps/program/stop.h"
+#include "messagecorps/tracing.h"
 
 namespace gw = messagecorps::gateway;
 
 int main(int argc, char** argv) {
+  // Not a program::Program: exports its clients' queued spans on every return (OTEL_* tracing).
+  const messagecorps::tracing::ShutdownAtExit flush_spans;
   CLI::App app{"mcorps-gateway: typed gRPC and REST/SSE in front of Kafka"};
   gw::GatewayOptions o;
   gw::AddGatewayOptions(app, o);

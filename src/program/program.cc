@@ -6,6 +6,7 @@
 
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
+#include "messagecorps/tracing.h"
 
 namespace messagecorps::program {
 
@@ -27,8 +28,16 @@ absl::StatusOr<std::unique_ptr<Program>> Program::Start(std::string_view name,
   program->client_.metrics = program->metrics_;
   program->envelope_ = std::move(*envelope);
   program->metrics_options_ = options.metrics;
+  // OTEL_* tracing, read once per process; a bad value is logged, never fatal (tracing.h).
+  if (absl::Status tracing = tracing::Init(); !tracing.ok()) {
+    program->logger_->error("tracing: {} (running without tracing)", tracing.ToString());
+  } else if (tracing::Enabled()) {
+    program->logger_->info("tracing: exporting spans over OTLP");
+  }
   return program;
 }
+
+Program::~Program() { tracing::Shutdown(); }
 
 int Program::Finish(const absl::Status& result) const {
   if (result.ok()) return kExitOk;

@@ -282,6 +282,9 @@ TEST(Metrics, PrometheusTextForAKnownState) {
       "mc_fetch_wakeups_total{service=\"capture\"} 0\n"
       "# HELP mc_handler_duration_seconds Time spent in message handlers, in seconds.\n"
       "# TYPE mc_handler_duration_seconds histogram\n"
+      // prometheus-cpp's TextSerializer writes _count and _sum before the buckets.
+      "mc_handler_duration_seconds_count{service=\"capture\"} 3\n"
+      "mc_handler_duration_seconds_sum{service=\"capture\"} 2.75\n"
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"0.0005\"} 0\n"
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"0.001\"} 0\n"
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"0.0025\"} 0\n"
@@ -296,9 +299,7 @@ TEST(Metrics, PrometheusTextForAKnownState) {
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"2.5\"} 3\n"
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"5\"} 3\n"
       "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"10\"} 3\n"
-      "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"+Inf\"} 3\n"
-      "mc_handler_duration_seconds_sum{service=\"capture\"} 2.75\n"
-      "mc_handler_duration_seconds_count{service=\"capture\"} 3\n";
+      "mc_handler_duration_seconds_bucket{service=\"capture\",le=\"+Inf\"} 3\n";
   EXPECT_EQ(m.RenderPrometheus("mc"), expected);
 }
 
@@ -483,4 +484,36 @@ TEST(Metrics, MalformedStatsAreRejectedAndChangeNothing) {
 }
 
 }  // namespace
+TEST(Metrics, EndToEndLatencyIsAHistogramPerTopic) {
+  Metrics m("store");
+  // No topic seen yet: no family at all (prometheus-cpp leaves out families without series).
+  EXPECT_EQ(m.RenderPrometheus("mc").find("end_to_end"), std::string::npos);
+  m.ObserveEndToEndSeconds("VideoStream", 0.003);
+  m.ObserveEndToEndSeconds("VideoStream", 0.2);
+  m.ObserveEndToEndSeconds("VideoStream", 100);  // above every bound: only +Inf
+  m.ObserveEndToEndSeconds("Predictions", -1);   // clock skew between hosts: counted as 0
+  m.ObserveEndToEndSeconds("Predictions", std::numeric_limits<double>::quiet_NaN());  // ignored
+  const std::string text = m.RenderPrometheus("mc");
+  const char* expected[] = {
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="0.0025"} 0)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="0.005"} 1)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="0.25"} 2)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="60"} 2)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="VideoStream",le="+Inf"} 3)",
+      R"(mc_end_to_end_latency_seconds_count{service="store",topic="VideoStream"} 3)",
+      R"(mc_end_to_end_latency_seconds_bucket{service="store",topic="Predictions",le="0.0005"} 1)",
+      R"(mc_end_to_end_latency_seconds_count{service="store",topic="Predictions"} 1)",
+      R"(mc_end_to_end_latency_seconds_sum{service="store",topic="Predictions"} 0)",
+  };
+  for (const char* line : expected) EXPECT_TRUE(HasLine(text, line)) << line << "\n" << text;
+  EXPECT_EQ(CountLinesStartingWith(text, "# TYPE mc_end_to_end_latency_seconds"), 1);
+  const MetricsSnapshot s = m.Snapshot();
+  ASSERT_EQ(s.end_to_end.size(), 2u);
+  EXPECT_EQ(s.end_to_end[0].topic, "Predictions");
+  EXPECT_EQ(s.end_to_end[0].count, 1u);
+  EXPECT_EQ(s.end_to_end[1].topic, "VideoStream");
+  EXPECT_EQ(s.end_to_end[1].count, 3u);
+  EXPECT_NEAR(s.end_to_end[1].seconds_sum, 100.203, 1e-9);
+}
+
 }  // namespace messagecorps

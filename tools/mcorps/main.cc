@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "commands.h"
+#include "messagecorps/tracing.h"
 #include "messagecorps/version.h"
 #include "options.h"
 
 int main(int argc, char** argv) {
+  const messagecorps::tracing::ShutdownAtExit flush_spans;  // OTEL_* tracing, when on
   CLI::App app(
       "mcorps: produce, consume and inspect typed protobuf messages on Kafka (kcat for "
       "messagecorps)",

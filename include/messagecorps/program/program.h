@@ -15,6 +15,12 @@
 // Ownership: a Program owns its StopSignals (so at most one Program lives at a time) and shares
 // the logger and metrics with every client built from client(). Threads: the accessors may be
 // called from any thread.
+//
+// Tracing (messagecorps/tracing.h): Start() reads the OTEL_* environment (a malformed value is
+// logged through the program's logger and the program runs without tracing: tracing never stops
+// messaging); destroying the Program exports the queued spans and stops exporting
+// (tracing::Shutdown). Declare the Program before the clients, as above, so their last spans end
+// first; a program that does not use Program declares a tracing::ShutdownAtExit instead.
 #pragma once
 
 #include <memory>
@@ -60,6 +66,11 @@ class Program {
   // The exit code for how the program ended, logging a failure: OK -> kExitOk,
   // kInvalidArgument -> kExitUsage, anything else -> kExitRuntime.
   int Finish(const absl::Status& result) const;
+
+  // Exports the queued spans and stops span export (see the file comment); waits at most 5 s.
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
 
  private:
   Program() = default;
