@@ -303,8 +303,9 @@ struct Producer::Impl : internal::ClientCore {
     AppendExtraHeaders(headers.get(), options);
     if (pending) pending->uuid.assign(env.uuid_view());
     // PRODUCER span (empty when tracing is off): its id is the traceparent's span id just written.
-    tracing::Span span = tracing::internal::StartPublish(
-        topic, &env.trace, env.uuid_view(), options.key, options.partition, buffer.size());
+    tracing::Span span =
+        tracing::internal::StartPublish(topic, &env.trace, env.uuid_view(), options.key,
+                                        options.partition, buffer.size(), env.time);
     absl::Status queued = Enqueue(topic, buffer, options, std::move(headers), pending);
     span.SetError(queued);
     return queued;

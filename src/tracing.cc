@@ -366,10 +366,18 @@ void InitOnce() {
 
 Span StartPublish(std::string_view topic, const TraceContext* trace, std::string_view message_id,
                   std::optional<std::string_view> key, std::int32_t partition,
-                  std::size_t body_size) {
+                  std::size_t body_size, std::chrono::system_clock::time_point start) {
   if (!Enabled()) return Span();
   otel::trace::StartSpanOptions options;
   options.kind = otel::trace::SpanKind::kProducer;
+  if (start != std::chrono::system_clock::time_point{}) {
+    // The SDK takes the duration from the steady clock: move its start back by as much.
+    const auto elapsed = std::chrono::system_clock::now() - start;
+    options.start_system_time = otel::common::SystemTimestamp(start);
+    options.start_steady_time = otel::common::SteadyTimestamp(
+        std::chrono::steady_clock::now() -
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(elapsed));
+  }
   if (trace != nullptr && !trace->empty()) {
     const auto trace_id = TraceIdOf(trace->trace_id());
     const auto span_id = SpanIdOf(trace->span_id());
@@ -448,7 +456,8 @@ void InitOnce() {
   (void)logged;
 }
 Span StartPublish(std::string_view, const TraceContext*, std::string_view,
-                  std::optional<std::string_view>, std::int32_t, std::size_t) {
+                  std::optional<std::string_view>, std::int32_t, std::size_t,
+                  std::chrono::system_clock::time_point) {
   return Span();
 }
 }  // namespace internal

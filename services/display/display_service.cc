@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/frame_codec.h"
 #include "common/topics.h"
@@ -26,6 +27,16 @@ void AddDisplayOptions(CLI::App& app, DisplayOptions& o) {
   app.add_option("--group", o.group, "consumer group (default: one per process)");
   app.add_option("--video-topic", o.video_topic, "topic of frames");
   app.add_option("--predictions-topic", o.predictions_topic, "topic of predictions");
+  app.add_option("--trace-url", o.trace_url,
+                 "link each prediction's trace to this URL, {trace_id} replaced (e.g. a Jaeger "
+                 "UI's http://HOST:16686/trace/{trace_id})")
+      ->check(CLI::Validator(
+          [](const std::string& url) {
+            return url.find("{trace_id}") == std::string::npos
+                       ? std::string("the URL must contain {trace_id}: ") + url
+                       : std::string();
+          },
+          "URL with {trace_id}"));
 }
 
 ConsumerConfig DisplayConsumerConfig(const program::Program& program, const DisplayOptions& o) {
@@ -79,7 +90,13 @@ void Show(const ReceivedMessage& record, const std::string& video_topic, LiveFee
   }
 }
 
-void AddDisplayRoutes(StatusServer& server, LiveFeed& feed, const std::atomic<bool>& stopping) {
+void AddDisplayRoutes(StatusServer& server, LiveFeed& feed, const DisplayOptions& options,
+                      const std::atomic<bool>& stopping) {
+  server.server().Get("/api/config",
+                      [config = nlohmann::json{{"trace_url", options.trace_url}}.dump()](
+                          const httplib::Request&, httplib::Response& res) {
+                        res.set_content(config, "application/json");
+                      });
   for (const WebAsset& asset : WebAssets()) {
     server.server().Get(std::string(asset.path),
                         [asset](const httplib::Request&, httplib::Response& res) {

@@ -26,9 +26,13 @@ struct DisplayOptions {
   std::string group;  // empty: one per process (display-HOST-PID)
   std::string video_topic = "VideoStream";
   std::string predictions_topic = "Predictions";
+  // Empty, or a URL with `{trace_id}` where a trace id goes (e.g. Jaeger's UI:
+  // http://127.0.0.1:16686/trace/{trace_id}): the page links each prediction's trace to it.
+  std::string trace_url;
 };
 
-// Registers display's own options (--port --host --group --video-topic --predictions-topic).
+// Registers display's own options (--port --host --group --video-topic --predictions-topic
+// --trace-url). A --trace-url without `{trace_id}` is refused at parse time.
 void AddDisplayOptions(CLI::App& app, DisplayOptions& options);
 
 // The consumer: the program's client configuration, both topics, a group of its own from the
@@ -44,8 +48,10 @@ std::map<std::string, int64_t> LagByTopic(const Metrics& metrics);
 // Hands one record to the feed: a frame (as JPEG), a prediction, or an invalid frame counted.
 void Show(const ReceivedMessage& record, const std::string& video_topic, LiveFeed& feed);
 
-// Adds the page, /frame.jpg and /api/events (server-sent events until `stopping`) to `server`.
-void AddDisplayRoutes(StatusServer& server, LiveFeed& feed, const std::atomic<bool>& stopping);
+// Adds the page, /frame.jpg, /api/config ({"trace_url": options.trace_url}, read by the page) and
+// /api/events (server-sent events until `stopping`) to `server`.
+void AddDisplayRoutes(StatusServer& server, LiveFeed& feed, const DisplayOptions& options,
+                      const std::atomic<bool>& stopping);
 
 // Polls and shows records until `stop` (OK) or a fatal consumer error (returned); refreshes the
 // lag and assignment figures every second.

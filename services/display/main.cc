@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   ms::StatusServer server(
       p.metrics(), [&] { return feed.Stats(); }, [&] { return feed.PrometheusText(); });
-  ms::AddDisplayRoutes(server, feed, stopping);
+  ms::AddDisplayRoutes(server, feed, options, stopping);
   if (auto s = server.Start(options.host, options.port); !s.ok()) return p.Finish(s);
   const std::string shown_host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
   const std::string url = "http://" + shown_host + ":" + std::to_string(server.port()) + "/";

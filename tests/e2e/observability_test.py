@@ -15,7 +15,9 @@
     store    process VideoStream / process Predictions   CONSUMER children of the publishes
     display  process VideoStream / process Predictions   CONSUMER children of the publishes
   plus messaging.* attributes (system, destination, message id = the envelope uuid the consumer
-  saw), and that the ECS JSON log lines of predict carry the trace ids of the frames.
+  saw); that each frame's hop latency (frame sent -> prediction sent) in Jaeger is within 1 ms of
+  what `mcorps trace` reports from the envelopes; that the display's page is given Jaeger's trace
+  URL (--trace-url); and that the ECS JSON log lines of predict carry the trace ids of the frames.
 
 Usage: observability_test.py --check metrics|tracing --repo DIR --bin-dir BUILD/services
 Exit status 0 when every check passed; prints "N passed, M failed".
@@ -76,8 +78,8 @@ class Pipeline:
         self.brokers = open(bootstrap_file).read().strip()
         return self.brokers
 
-    def display(self, env=None):
-        p = self.start("display", ["--brokers", self.brokers, "--port", "0"], env=env,
+    def display(self, env=None, args=()):
+        p = self.start("display", ["--brokers", self.brokers, "--port", "0", *args], env=env,
                        stdout=subprocess.PIPE)
         url = p.stdout.readline().decode().strip()
         if not url.startswith("http"):
@@ -255,7 +257,12 @@ def run_tracing(opts, check, workdir):
     p = Pipeline(opts.bin_dir, workdir, env)
     try:
         brokers = p.broker()
-        p.display(env={"OTEL_SERVICE_NAME": "display"})
+        trace_url = f"{query}/trace/{{trace_id}}"
+        display_url = p.display(env={"OTEL_SERVICE_NAME": "display"},
+                                args=["--trace-url", trace_url])
+        # The page links each prediction's trace to Jaeger's UI (services/display/web/app.js).
+        check(get_json(display_url + "api/config").get("trace_url") == trace_url,
+              "the display page's /api/config names the Jaeger trace URL")
         # Debug level: the router's Logging middleware logs a line per handled record.
         p.start("predict", ["--brokers", brokers, "--no-skip", "--earliest", "--count",
                             str(FRAMES)],
@@ -273,24 +280,35 @@ def run_tracing(opts, check, workdir):
         check(p.wait("store", opts.timeout) == 0, f"store stored {2 * FRAMES} records, exited 0")
         time.sleep(1)  # the display's last records
         p.stop("display")
+
+        # Every process flushed its spans at exit; Jaeger's batch processor stores them within
+        # ~100 ms.
+        def traces_of(service):
+            return get_json(f"{query}/api/traces?service={service}&limit=1000&lookback=1h")["data"]
+
+        deadline = time.time() + 30
+        traces = []
+        while time.time() < deadline:
+            traces = traces_of("capture")
+            if len(traces) >= FRAMES:
+                break
+            time.sleep(1)
+        check(len(traces) == FRAMES, f"Jaeger has {len(traces)} traces of capture (want {FRAMES})")
+        time.sleep(2)  # spans of later hops of the same traces
+        # The same traces as `mcorps trace` follows them through the topics (the broker still
+        # runs): its per-hop latencies, from the envelopes, are compared with Jaeger's below.
+        mcorps_hops = {}
+        for t in traces:
+            out = subprocess.run([opts.mcorps, "trace", t["traceID"], "-t", "VideoStream", "-t",
+                                  "Predictions", "-b", brokers],
+                                 capture_output=True, text=True, timeout=60)
+            mcorps_hops[t["traceID"]] = [json.loads(line) for line in out.stdout.splitlines()
+                                         if line.startswith("{")]
     finally:
         p.down()
 
-    # Every process flushed its spans at exit; Jaeger's batch processor stores them within ~100 ms.
-    def traces_of(service):
-        return get_json(f"{query}/api/traces?service={service}&limit=1000&lookback=1h")["data"]
-
-    deadline = time.time() + 30
-    traces = []
-    while time.time() < deadline:
-        traces = traces_of("capture")
-        if len(traces) >= FRAMES:
-            break
-        time.sleep(1)
-    check(len(traces) == FRAMES, f"Jaeger has {len(traces)} traces of capture (want {FRAMES})")
-    time.sleep(2)  # spans of later hops of the same traces
-
     complete, problems = 0, []
+    latency_gaps = []  # |Jaeger - mcorps trace| per trace, ms
     trace_ids = []
     predict_spans = set()
     for t in traces:
@@ -335,6 +353,18 @@ def run_tracing(opts, check, workdir):
         pub = find("predict", "publish Predictions")
         if len(pub) != 1 or not handles or parent(pub[0]) is not handles[0]:
             errs.append("predict publish -> predict handle")
+        # Per-hop latency: frame sent -> prediction sent, as Jaeger's publish spans start and as
+        # `mcorps trace` computes it from the two envelopes' timestamps (1 ms apart at most).
+        hops = mcorps_hops.get(tid, [])
+        if len(hops) != 2 or hops[1].get("topic") != "Predictions" or not pub or \
+                not isinstance(cap, dict):
+            errs.append(f"mcorps trace found {len(hops)} hops (want VideoStream, Predictions)")
+        else:
+            jaeger_ms = (pub[0]["startTime"] - cap["startTime"]) / 1000.0  # microseconds
+            latency_gaps.append(abs(jaeger_ms - hops[1]["latency_ms"]))
+            if latency_gaps[-1] > 1.0:
+                errs.append(f"hop latency: Jaeger {jaeger_ms:.3f} ms, mcorps trace "
+                            f"{hops[1]['latency_ms']:.3f} ms")
         for svc in ("store", "display"):
             sv = find(svc, "process VideoStream")
             if len(sv) != 1 or parent(sv[0]) is not cap:
@@ -349,7 +379,8 @@ def run_tracing(opts, check, workdir):
     for tid, errs in problems[:3]:
         print(f"  trace {tid}: {', '.join(errs)}")
     check(complete == FRAMES, f"{complete} of {len(traces)} traces have every hop with correct "
-                              "parent links")
+                              "parent links and hop latencies within 1 ms of mcorps trace's "
+                              f"(largest gap {max(latency_gaps, default=float('nan')):.3f} ms)")
 
     # Logs and traces join: predict's ECS JSON lines logged inside a span carry the trace id and
     # the id of the active span (one of predict's spans in Jaeger, not the record's traceparent).
@@ -377,8 +408,10 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--bin-dir", required=True)
     ap.add_argument("--out", default=os.environ.get("MESSAGECORPS_BINARY_DIR", "."))
+    ap.add_argument("--mcorps", help="the mcorps tool (default: OUT/tools/mcorps/mcorps)")
     ap.add_argument("--timeout", type=float, default=180)
     opts = ap.parse_args()
+    opts.mcorps = opts.mcorps or os.path.join(opts.out, "tools", "mcorps", "mcorps")
     check = Checks()
     workdir = tempfile.mkdtemp(prefix=f"mcorps-obs-{opts.check}-")
     try:

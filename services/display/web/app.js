@@ -13,6 +13,7 @@ let shown = null;        // { frame event, bitmap } on the canvas
 let pending = null;      // newest frame event not yet drawn
 let decoding = false;
 const browserLatency = [];
+let traceUrl = '';       // from /api/config: a URL with {trace_id} (e.g. Jaeger's UI), or ''
 
 function colorOf(label) { return COLORS[label] || '#c77dff'; }
 
@@ -113,7 +114,16 @@ function addRecent(p) {
                  p.trace_id.slice(0, 8)];
   cells.forEach((value, i) => {
     const td = document.createElement('td');
-    td.textContent = value;
+    if (i === 3 && traceUrl && p.trace_id) {
+      const a = document.createElement('a');
+      a.href = traceUrl.replace('{trace_id}', encodeURIComponent(p.trace_id));
+      a.target = '_blank';
+      a.rel = 'noopener';
+      a.textContent = value;
+      td.append(a);
+    } else {
+      td.textContent = value;
+    }
     if (i === 3) { td.className = 'trace'; td.title = p.trace_id; }
     row.append(td);
   });
@@ -168,6 +178,11 @@ async function refreshStats() {
   }
 }
 
-connect();
+// The page's settings first (the trace link), then the events; without them the page still runs.
+fetch('/api/config', { cache: 'no-store' })
+  .then((r) => r.json())
+  .then((c) => { traceUrl = c.trace_url || ''; })
+  .catch(() => {})
+  .finally(connect);
 refreshStats();
 setInterval(refreshStats, 1000);
