@@ -143,3 +143,12 @@ foreach(check metrics tracing)
                        FIXTURES_REQUIRED models)
 endforeach()
 set_property(TEST observability_tracing_test APPEND PROPERTY FIXTURES_REQUIRED jaeger)
+# `scripts/demo --tracing`: the demo starts Jaeger too and every captured frame's trace reaches it.
+add_test(NAME demo_tracing_smoke
+         COMMAND ${PROJECT_SOURCE_DIR}/tests/support/expect-output
+                 "summary \\{\"ok\": true, \"captured\": 30, .*\"traced\": 30\\}"
+                 ${CMAKE_COMMAND} -E env MCORPS_BUILD_DIR=${PROJECT_BINARY_DIR}
+                 --unset=MESSAGECORPS_BROKERS
+                 ${PROJECT_SOURCE_DIR}/scripts/demo --no-build --frames 30 --port 0 --tracing)
+set_tests_properties(demo_tracing_smoke PROPERTIES LABELS e2e TIMEOUT 300
+                     FIXTURES_REQUIRED "models;jaeger")
