@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -23,6 +24,7 @@
 #include "opentelemetry/exporters/otlp/otlp_grpc_exporter_options.h"
 #include "opentelemetry/exporters/otlp/otlp_http_exporter_factory.h"
 #include "opentelemetry/exporters/otlp/otlp_http_exporter_options.h"
+#include "opentelemetry/sdk/common/global_log_handler.h"
 #include "opentelemetry/sdk/resource/resource.h"
 #include "opentelemetry/sdk/trace/batch_span_processor_factory.h"
 #include "opentelemetry/sdk/trace/batch_span_processor_options.h"
@@ -174,6 +176,58 @@ std::size_t SizeFromEnv(const char* name, std::size_t fallback) {
   return !s.empty() && absl::SimpleAtoi(s, &v) && v > 0 ? v : fallback;
 }
 
+namespace sdklog = opentelemetry::sdk::common::internal_log;
+
+// The SDK's own messages (an export that failed, a full span queue) go to the default spdlog
+// logger, at most one line per message site every 10 s, with the count of the ones left out. The
+// SDK's default handler writes a line to stderr per dropped span: under overload (more spans than
+// the exporter sends; the benchmark's 500k records/s) that is a line per record, a flood that costs
+// more than the span.
+class ThrottledSdkLog final : public sdklog::LogHandler {
+ public:
+  void Handle(sdklog::LogLevel level, const char* file, int line, const char* msg,
+              const otel::sdk::common::AttributeMap&) noexcept override {
+    try {
+      const auto now = std::chrono::steady_clock::now();
+      std::uint64_t left_out = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        // `file` is the SDK's __FILE__: a literal, so its address names the site.
+        Site& site = sites_[{static_cast<const void*>(file), line}];
+        if (site.logged && now - site.last < std::chrono::seconds(10)) {
+          ++site.left_out;
+          return;
+        }
+        site.logged = true;
+        site.last = now;
+        left_out = site.left_out;
+        site.left_out = 0;
+      }
+      const spdlog::level::level_enum spd =
+          level == sdklog::LogLevel::Error     ? spdlog::level::err
+          : level == sdklog::LogLevel::Warning ? spdlog::level::warn
+          : level == sdklog::LogLevel::Info    ? spdlog::level::info
+                                               : spdlog::level::debug;
+      if (left_out > 0) {
+        spdlog::log(spd, "opentelemetry: {} ({} more like it in the last 10 s)", msg ? msg : "",
+                    left_out);
+      } else {
+        spdlog::log(spd, "opentelemetry: {}", msg ? msg : "");
+      }
+    } catch (...) {  // noexcept: a logging failure is dropped
+    }
+  }
+
+ private:
+  struct Site {
+    bool logged = false;
+    std::chrono::steady_clock::time_point last;
+    std::uint64_t left_out = 0;
+  };
+  std::mutex mu_;
+  std::map<std::pair<const void*, int>, Site> sites_;
+};
+
 absl::Status InitFromEnv() {
   if (absl::AsciiStrToLower(Env("OTEL_SDK_DISABLED")) == "true") return absl::OkStatus();
   const std::string exporter = absl::AsciiStrToLower(Env("OTEL_TRACES_EXPORTER"));
@@ -217,6 +271,8 @@ absl::Status InitFromEnv() {
   if (!service.empty() && Env("OTEL_SERVICE_NAME").empty()) attributes["service.name"] = service;
   auto resource = otel::sdk::resource::Resource::Create(attributes);
 
+  sdklog::GlobalLogHandler::SetLogHandler(
+      otel::nostd::shared_ptr<sdklog::LogHandler>(new ThrottledSdkLog));
   auto* state = new State;
   state->provider = sdktrace::TracerProviderFactory::Create(
       sdktrace::BatchSpanProcessorFactory::Create(std::move(span_exporter), batch), resource,
