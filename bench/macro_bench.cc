@@ -40,6 +40,7 @@
 #include "messagecorps/envelope.h"
 #include "messagecorps/metrics.h"
 #include "messagecorps/producer.h"
+#include "messagecorps/tracing.h"
 #include "messagecorps/type_registry.h"
 #include "protobuf/data/ImageData.pb.h"
 
@@ -540,6 +541,9 @@ void McConsume(const Args& a, bool latency, bool backlog) {
     if (!batch.ok()) Die("poll: " + std::string(batch.status().message()));
     const double now_s = latency ? static_cast<double>(mcbench::RealtimeNanos()) / 1e9 : 0;
     for (const messagecorps::ReceivedMessage& r : *batch) {
+      // Each record handled in its CONSUMER span, as a program polling a Consumer does (the
+      // display): free with tracing off; the cost per record with it on (BENCHMARKS.md, Tracing).
+      const messagecorps::tracing::Span process = messagecorps::tracing::StartProcess(r);
       if (!r.decode_status().ok()) Die("decode: " + std::string(r.decode_status().message()));
       const auto* image = r.As<protobuf::data::Image>();
       if (image == nullptr) Die("not an Image");
@@ -572,6 +576,8 @@ void McConsume(const Args& a, bool latency, bool backlog) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // With OTEL_* set (the +tracing contenders): export the queued spans before exiting.
+  const messagecorps::tracing::ShutdownAtExit flush_spans;
   Args a = Parse(argc, argv);
   const bool latency = a.mode.rfind("latency-", 0) == 0;
   if (a.contender == "raw") {

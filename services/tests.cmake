@@ -39,7 +39,10 @@ mcorps_add_test(services_bad_input_test LABEL integration TIMEOUT 300
 # unwritten (messagecorps/program/stop.h).
 mcorps_add_test(services_stop_test LABEL integration TIMEOUT 600
                 SOURCES ${svc_tests}/integration/services_stop_test.cc LIBS SQLite::SQLite3)
-foreach(t services_pipeline_test services_bad_input_test services_stop_test)
+# The example system on the secured broker (fixture kafka_security), configured by -F only.
+mcorps_add_test(services_security_test LABEL security TIMEOUT 600
+                SOURCES ${svc_tests}/integration/services_security_test.cc LIBS SQLite::SQLite3)
+foreach(t services_pipeline_test services_bad_input_test services_stop_test services_security_test)
   target_compile_definitions(${t} PRIVATE ${svc_bins})
   set_property(TEST ${t} APPEND PROPERTY FIXTURES_REQUIRED models)
   add_dependencies(${t} mcorps-capture mcorps-predict mcorps-store mcorps-display)

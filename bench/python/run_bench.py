@@ -19,10 +19,12 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 SIZES = [100, 1024, 921600]
 SIZE_NAMES = {100: "100 B", 1024: "1 KiB", 921600: "900 KiB"}
 PARTITIONS = 4
@@ -47,6 +49,13 @@ CONTENDERS = {
         "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw", "-X", "compression.type=lz4"]},
     "messagecorps/raw+zstd": {
         "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw", "-X", "compression.type=zstd"]},
+    # Tracing on (docs/observability.md): the same binary, every record sampled, a PRODUCER span
+    # per send and a CONSUMER span per record, exported over OTLP/gRPC to a real Jaeger that
+    # run_bench starts (scripts/jaeger) when this contender runs. The SDK's default batch
+    # processor: a queue of 2048 spans, exported every 5 s; spans beyond it are dropped, as the
+    # SDK does under overload.
+    "messagecorps/raw+tracing": {
+        "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "raw"], "tracing": True},
     "messagecorps/seed": {"kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "seed"]},
     "messagecorps/confluent": {
         "kind": "cxx", "args": ["--contender", "messagecorps", "--encoding", "confluent"]},
@@ -69,6 +78,7 @@ COUNTS = {
     "messagecorps/raw": WITH_HEADERS, "messagecorps/raw-compact": {100: 800_000, 1024: 400_000, 921600: 1_500},
     "messagecorps/raw-noheaders": {100: 1_000_000, 1024: 400_000, 921600: 1_500},
     "messagecorps/raw+lz4": WITH_HEADERS, "messagecorps/raw+zstd": WITH_HEADERS,
+    "messagecorps/raw+tracing": WITH_HEADERS,
     "messagecorps/confluent": WITH_HEADERS,
     "messagecorps/seed": {100: 200_000, 1024: 100_000, 921600: 150},
     "seed-python": {100: 30_000, 1024: 25_000, 921600: 40},
@@ -123,6 +133,7 @@ class Runner:
         self.args = args
         self.macro = os.path.join(args.build_dir, "bench", "mcorps_bench_macro")
         self.python = sys.executable
+        self.tracing_env = {}  # OTEL_* for the +tracing contenders (start_jaeger)
 
     def command(self, contender, mode, topic, size, count, rate=0, warmup=0, extra=()):
         spec = CONTENDERS[contender]
@@ -136,6 +147,10 @@ class Runner:
                 "--proto-dir", self.args.proto_dir]
         env = dict(os.environ)
         env.update(spec.get("env", {}))
+        if spec.get("tracing"):
+            if not self.tracing_env:
+                raise RuntimeError("%s needs Jaeger (not started)" % contender)
+            env.update(self.tracing_env)
         return cmd, env
 
     def start(self, contender, mode, topic, size, count, **kw):
@@ -370,6 +385,7 @@ RATIO_PAIRS = [
     ("messagecorps/raw-noheaders ÷ raw/protobuf", "messagecorps/raw-noheaders", "raw/protobuf"),
     ("messagecorps/raw-noheaders ÷ raw", "messagecorps/raw-noheaders", "raw"),
     ("messagecorps/raw+lz4 ÷ raw", "messagecorps/raw+lz4", "raw"),
+    ("messagecorps/raw+tracing ÷ messagecorps/raw", "messagecorps/raw+tracing", "messagecorps/raw"),
     ("messagecorps/seed ÷ raw", "messagecorps/seed", "raw"),
     ("messagecorps/raw ÷ seed-python", "messagecorps/raw", "seed-python"),
     ("messagecorps/seed ÷ seed-python", "messagecorps/seed", "seed-python"),
@@ -586,6 +602,32 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     admin = Admin(args.brokers)
     runner = Runner(args)
+    jaeger_state = None
+    if any(CONTENDERS[c].get("tracing") for c in only):
+        jaeger_state = tempfile.mkdtemp(prefix="mcorps-bench-jaeger-")
+        runner.tracing_env = start_jaeger(jaeger_state)
+    try:
+        return run_all(args, only, sizes, reps, admin, runner)
+    finally:
+        if jaeger_state:
+            subprocess.run([os.path.join(REPO, "scripts", "jaeger"), "stop", "--state", jaeger_state],
+                           timeout=60)
+
+
+def start_jaeger(state):
+    """Starts a Jaeger (scripts/jaeger) and returns the OTEL_* variables that export to it."""
+    out = subprocess.run([os.path.join(REPO, "scripts", "jaeger"), "start", "--state", state],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError("scripts/jaeger start failed: " + out.stderr[-2000:])
+    jaeger = dict(line.split("=", 1) for line in out.stdout.split())
+    log("Jaeger for the +tracing contenders at", jaeger["JAEGER_QUERY"])
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + jaeger["JAEGER_OTLP_GRPC"],
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_SAMPLER": "always_on",
+            "OTEL_SERVICE_NAME": "bench"}
+
+
+def run_all(args, only, sizes, reps, admin, runner):
     started = datetime.datetime.now(datetime.timezone.utc).isoformat()
     loads = [load_average()]
     runs = []

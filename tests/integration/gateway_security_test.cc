@@ -17,35 +17,13 @@
 #include "integration/gateway_support.h"
 #include "messagecorps/client_config.h"
 #include "support/kafka_test_env.h"
+#include "support/secured_cluster.h"
 
 namespace messagecorps::testing {
 namespace {
 
 using Json = nlohmann::json;
 using ::testing::HasSubstr;
-
-std::string StateDir() {
-  const char* dir = std::getenv("MESSAGECORPS_KAFKA_SECURITY_STATE");
-  EXPECT_TRUE(dir != nullptr && *dir != '\0') << "run through ctest (fixture kafka_security)";
-  return dir != nullptr ? dir : "";
-}
-
-std::string ClientFile(const std::string& listener) {
-  return StateDir() + "/client-" + listener + ".properties";
-}
-
-std::string Password() {
-  auto props = ReadPropertiesFile(ClientFile("plain"));
-  EXPECT_TRUE(props.ok()) << props.status();
-  return props.ok() ? (*props)["sasl.password"] : "";
-}
-
-std::string PlaintextBrokers() {
-  std::ifstream in(StateDir() + "/bootstrap");
-  std::string b;
-  std::getline(in, b);
-  return b;
-}
 
 std::string ReadAll(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -61,7 +39,7 @@ class GatewaySecurityTest : public ::testing::Test {
     unsetenv("MESSAGECORPS_BROKERS");
     unsetenv("MESSAGECORPS_CLIENT_CONFIG");
     topic_ = UniqueName("gw-secure");
-    CreateTopicOrFail(PlaintextBrokers(), topic_, 2);
+    CreateTopicOrFail(SecuredPlaintextBrokers(), topic_, 2);
     std::ofstream(dir_.path() / "registry.conf") << topic_ << " protobuf.data.Image encoding=raw\n";
     // Debug logging everywhere: the gateway's own and librdkafka's security and broker contexts.
     setenv("MCORPS_LOG_LEVEL", "debug", 1);
@@ -111,7 +89,7 @@ class GatewaySecurityTest : public ::testing::Test {
 
 TEST_F(GatewaySecurityTest, PropertiesFileGivesBrokersAndSaslOverTls) {
   gw_name_ = "gateway_plain";
-  GatewayProcess gw(gw_name_, "", Args({"-F", ClientFile("plain")}), dir_.path());
+  GatewayProcess gw(gw_name_, "", Args({"-F", SecuredClientFile("plain")}), dir_.path());
   ASSERT_TRUE(gw.WaitReady());
   PublishAndReadBack(gw, 41);
   auto ready = gw.Http().Get("/readyz");
@@ -119,12 +97,12 @@ TEST_F(GatewaySecurityTest, PropertiesFileGivesBrokersAndSaslOverTls) {
   EXPECT_EQ(ready->status, 200) << ready->body;
   gw.process().Terminate();
   EXPECT_TRUE(gw.process().Wait(std::chrono::seconds(30)));
-  ExpectNoPassword(gw, Password());
+  ExpectNoPassword(gw, SecuredPassword());
 }
 
 TEST_F(GatewaySecurityTest, EnvironmentClientConfigWithMutualTls) {
   gw_name_ = "gateway_mtls";
-  setenv("MESSAGECORPS_CLIENT_CONFIG", ClientFile("mtls").c_str(), 1);
+  setenv("MESSAGECORPS_CLIENT_CONFIG", SecuredClientFile("mtls").c_str(), 1);
   GatewayProcess gw(gw_name_, "", Args({}), dir_.path());
   unsetenv("MESSAGECORPS_CLIENT_CONFIG");
   ASSERT_TRUE(gw.WaitReady());
@@ -133,9 +111,10 @@ TEST_F(GatewaySecurityTest, EnvironmentClientConfigWithMutualTls) {
 
 TEST_F(GatewaySecurityTest, WrongPasswordIsNotReadyNamesAuthenticationAndShowsNoSecret) {
   gw_name_ = "gateway_wrong";
-  const std::string password = Password();
+  const std::string password = SecuredPassword();
   const std::string wrong = "wrong-" + password;
-  GatewayProcess gw(gw_name_, "", Args({"-F", ClientFile("plain"), "-X", "sasl.password=" + wrong}),
+  GatewayProcess gw(gw_name_, "",
+                    Args({"-F", SecuredClientFile("plain"), "-X", "sasl.password=" + wrong}),
                     dir_.path());
   ASSERT_TRUE(gw.WaitReady());
   auto http = gw.Http();

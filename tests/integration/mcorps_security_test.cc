@@ -15,37 +15,19 @@
 #include "messagecorps/client_config.h"
 #include "messagecorps/version.h"
 #include "support/kafka_test_env.h"
+#include "support/secured_cluster.h"
 #include "unit/mcorps_subprocess.h"
 
 namespace mcorps::testing {
 namespace {
 
 using messagecorps::testing::CreateTopicOrFail;
+using messagecorps::testing::SecuredClientFile;
+using messagecorps::testing::SecuredPassword;
+using messagecorps::testing::SecuredPlaintextBrokers;
+using messagecorps::testing::SecuredStateDir;
 using messagecorps::testing::UniqueName;
 using ::testing::HasSubstr;
-
-std::string StateDir() {
-  const char* dir = std::getenv("MESSAGECORPS_KAFKA_SECURITY_STATE");
-  EXPECT_TRUE(dir != nullptr && *dir != '\0') << "run through ctest (fixture kafka_security)";
-  return dir != nullptr ? dir : "";
-}
-
-std::string PropertiesFile(const std::string& listener) {
-  return StateDir() + "/client-" + listener + ".properties";
-}
-
-std::string Password() {
-  auto props = messagecorps::ReadPropertiesFile(PropertiesFile("plain"));
-  EXPECT_TRUE(props.ok()) << props.status();
-  return props.ok() ? (*props)["sasl.password"] : "";
-}
-
-std::string PlaintextBrokers() {
-  std::ifstream in(StateDir() + "/bootstrap");
-  std::string b;
-  std::getline(in, b);
-  return b;
-}
 
 bool ListenerWorksHere(const std::string& listener) {
   // SCRAM needs librdkafka 2.6.1 (librdkafka #4895); the refusal on older ones is tested below.
@@ -63,8 +45,8 @@ class McorpsSecurity : public ::testing::TestWithParam<std::string> {};
 // Acceptance check of issue 12: `mcorps topics list -F FILE` exits 0 with every printed file.
 TEST_P(McorpsSecurity, TopicsListProduceConsumeWithPropertiesFile) {
   const std::string listener = GetParam();
-  const std::string file = PropertiesFile(listener);
-  const std::string password = Password();
+  const std::string file = SecuredClientFile(listener);
+  const std::string password = SecuredPassword();
   RunOptions env;
   env.env["MESSAGECORPS_BROKERS"] = std::nullopt;  // the file names the brokers
   env.timeout = std::chrono::seconds(60);
@@ -81,7 +63,7 @@ TEST_P(McorpsSecurity, TopicsListProduceConsumeWithPropertiesFile) {
   ASSERT_EQ(list.exit_code, 0) << Describe(list);
 
   const std::string topic = UniqueName("mcorps-secure");
-  CreateTopicOrFail(PlaintextBrokers(), topic, 1);
+  CreateTopicOrFail(SecuredPlaintextBrokers(), topic, 1);
   RunOptions produce_options = env;
   produce_options.stdin_data = "{\"frame\": 7}\n{\"frame\": 8}\n";
   RunResult produced =
@@ -105,12 +87,12 @@ INSTANTIATE_TEST_SUITE_P(Listeners, McorpsSecurity,
 // Acceptance check of issue 12: a wrong password fails non-zero within 15 s (here: 10 s), the
 // message names authentication, and the password (right or wrong) appears nowhere.
 TEST(McorpsSecurityErrors, WrongPasswordFailsFastAndNamesAuthentication) {
-  const std::string password = Password();
+  const std::string password = SecuredPassword();
   RunOptions env;
   env.env["MESSAGECORPS_BROKERS"] = std::nullopt;
   env.timeout = std::chrono::seconds(30);
   const auto t0 = std::chrono::steady_clock::now();
-  RunResult r = RunMcorps({"topics", "list", "-F", PropertiesFile("plain"), "-X",
+  RunResult r = RunMcorps({"topics", "list", "-F", SecuredClientFile("plain"), "-X",
                            "sasl.password=wrong-" + password, "-vv", "-X", "debug=all"},
                           env);
   const auto took = std::chrono::steady_clock::now() - t0;

@@ -20,6 +20,7 @@
 #include "messagecorps/seed_topics.h"
 #include "messagecorps/version.h"
 #include "support/kafka_test_env.h"
+#include "support/secured_cluster.h"
 
 namespace messagecorps::testing {
 namespace {
@@ -28,22 +29,8 @@ using namespace std::chrono_literals;
 using Properties = std::map<std::string, std::string>;
 using protobuf::data::Image;
 
-std::string StateDir() {
-  const char* dir = std::getenv("MESSAGECORPS_KAFKA_SECURITY_STATE");
-  if (dir == nullptr || *dir == '\0') {
-    ADD_FAILURE() << "MESSAGECORPS_KAFKA_SECURITY_STATE is not set (run through ctest: fixture "
-                     "kafka_security)";
-    return "";
-  }
-  return dir;
-}
-
 // client-NAME.properties written by scripts/kafka start --security.
-Properties Listener(const std::string& name) {
-  auto props = ReadPropertiesFile(StateDir() + "/client-" + name + ".properties");
-  EXPECT_TRUE(props.ok()) << props.status();
-  return props.ok() ? *props : Properties{};
-}
+Properties Listener(const std::string& name) { return SecuredClientProperties(name); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -53,12 +40,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 // The PLAINTEXT listener of the same cluster (topics are made there).
-std::string PlaintextBrokers() {
-  std::string b = ReadFile(StateDir() + "/bootstrap");
-  while (!b.empty() && (b.back() == '\n' || b.back() == ' ')) b.pop_back();
-  EXPECT_FALSE(b.empty());
-  return b;
-}
+std::string PlaintextBrokers() { return SecuredPlaintextBrokers(); }
 
 // One record produced and consumed back with `props` (and `logger`/`metrics` when given).
 void RoundTrip(const Properties& props, std::shared_ptr<spdlog::logger> logger = nullptr,
@@ -145,7 +127,7 @@ struct BadCase {
 };
 
 std::vector<BadCase> BadCases() {
-  const std::string tls = StateDir() + "/tls";
+  const std::string tls = SecuredStateDir() + "/tls";
   std::vector<BadCase> cases;
   Properties p = Listener("plain");
   p["sasl.password"] = "not-the-password";
