@@ -1,14 +1,16 @@
 #include "gateway/gateway_metrics.h"
 
-#include "absl/strings/str_cat.h"
+#include <prometheus/text_serializer.h>
+
+#include "absl/status/status.h"
 
 namespace messagecorps::gateway {
 namespace {
 
 const char* ApiName(Api api) { return api == Api::kGrpc ? "grpc" : "http"; }
 
-const char* KindName(size_t kind) {
-  switch (static_cast<StreamKind>(kind)) {
+const char* KindName(StreamKind kind) {
+  switch (kind) {
     case StreamKind::kPublish:
       return "publish";
     case StreamKind::kSubscribe:
@@ -19,79 +21,64 @@ const char* KindName(size_t kind) {
   return "unknown";
 }
 
+prometheus::Labels RequestLabels(Api api, std::string_view method, absl::StatusCode code) {
+  return {{"api", ApiName(api)},
+          {"method", std::string(method)},
+          {"code", absl::StatusCodeToString(code)}};
+}
+
 }  // namespace
 
+GatewayMetrics::GatewayMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("mcorps_gateway_requests_total")
+                    .Help("Finished gateway requests by outcome.")
+                    .Register(*registry_)),
+      publish_seconds_(
+          prometheus::BuildHistogram()
+              .Name("mcorps_gateway_publish_seconds")
+              .Help("Publish request received to Kafka acknowledgement.")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries(kPublishSecondsBuckets.begin(),
+                                                               kPublishSecondsBuckets.end()))),
+      reachable_(prometheus::BuildGauge()
+                     .Name("mcorps_gateway_kafka_reachable")
+                     .Help("1 while Kafka answers metadata requests.")
+                     .Register(*registry_)
+                     .Add({})) {
+  auto& streams = prometheus::BuildGauge()
+                      .Name("mcorps_gateway_active_streams")
+                      .Help("Open streams by kind.")
+                      .Register(*registry_);
+  for (StreamKind kind : {StreamKind::kPublish, StreamKind::kSubscribe, StreamKind::kSse}) {
+    streams_[static_cast<size_t>(kind)] = &streams.Add({{"kind", KindName(kind)}});
+  }
+  auto& pushed = prometheus::BuildCounter()
+                     .Name("mcorps_gateway_records_pushed_total")
+                     .Help("Records written to subscribers.")
+                     .Register(*registry_);
+  for (Api api : {Api::kGrpc, Api::kHttp}) {
+    pushed_[static_cast<size_t>(api)] = &pushed.Add({{"api", ApiName(api)}});
+  }
+}
+
 void GatewayMetrics::CountRequest(Api api, std::string_view method, absl::StatusCode code) {
-  std::lock_guard lock(mu_);
-  auto key = std::make_tuple(api, std::string(method), code);
-  ++requests_[std::move(key)];
+  requests_.Add(RequestLabels(api, method, code)).Increment();
 }
 
 uint64_t GatewayMetrics::Requests(Api api, std::string_view method, absl::StatusCode code) const {
-  std::lock_guard lock(mu_);
-  auto it = requests_.find(std::make_tuple(api, std::string(method), code));
-  return it == requests_.end() ? 0 : it->second;
+  const prometheus::Labels labels = RequestLabels(api, method, code);
+  if (!requests_.Has(labels)) return 0;
+  return static_cast<uint64_t>(requests_.Add(labels).Value());
 }
 
 void GatewayMetrics::ObservePublishSeconds(double seconds) {
-  if (!(seconds >= 0)) seconds = 0;
-  size_t i = 0;
-  while (i < kPublishSecondsBuckets.size() && seconds > kPublishSecondsBuckets[i]) ++i;
-  publish_buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  double sum = publish_seconds_sum_.load(std::memory_order_relaxed);
-  while (
-      !publish_seconds_sum_.compare_exchange_weak(sum, sum + seconds, std::memory_order_relaxed)) {
-  }
+  publish_seconds_.Observe(seconds >= 0 ? seconds : 0);
 }
 
 std::string GatewayMetrics::RenderPrometheus() const {
-  std::string out;
-  absl::StrAppend(&out,
-                  "# HELP mcorps_gateway_requests_total Finished gateway requests by outcome.\n"
-                  "# TYPE mcorps_gateway_requests_total counter\n");
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, count] : requests_) {
-      const auto& [api, method, code] = key;
-      absl::StrAppend(&out, "mcorps_gateway_requests_total{api=\"", ApiName(api), "\",method=\"",
-                      method, "\",code=\"", absl::StatusCodeToString(code), "\"} ", count, "\n");
-    }
-  }
-  absl::StrAppend(&out,
-                  "# HELP mcorps_gateway_publish_seconds Publish request received to Kafka "
-                  "acknowledgement.\n# TYPE mcorps_gateway_publish_seconds histogram\n");
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < publish_buckets_.size(); ++i) {
-    cumulative += publish_buckets_[i].load(std::memory_order_relaxed);
-    const std::string le =
-        i < kPublishSecondsBuckets.size() ? absl::StrCat(kPublishSecondsBuckets[i]) : "+Inf";
-    absl::StrAppend(&out, "mcorps_gateway_publish_seconds_bucket{le=\"", le, "\"} ", cumulative,
-                    "\n");
-  }
-  absl::StrAppend(&out, "mcorps_gateway_publish_seconds_sum ",
-                  publish_seconds_sum_.load(std::memory_order_relaxed), "\n",
-                  "mcorps_gateway_publish_seconds_count ", cumulative, "\n");
-  absl::StrAppend(&out,
-                  "# HELP mcorps_gateway_active_streams Open streams by kind.\n"
-                  "# TYPE mcorps_gateway_active_streams gauge\n");
-  for (size_t k = 0; k < streams_.size(); ++k) {
-    absl::StrAppend(&out, "mcorps_gateway_active_streams{kind=\"", KindName(k), "\"} ",
-                    streams_[k].load(std::memory_order_relaxed), "\n");
-  }
-  absl::StrAppend(&out,
-                  "# HELP mcorps_gateway_records_pushed_total Records written to subscribers.\n"
-                  "# TYPE mcorps_gateway_records_pushed_total counter\n");
-  for (size_t a = 0; a < pushed_.size(); ++a) {
-    absl::StrAppend(&out, "mcorps_gateway_records_pushed_total{api=\"",
-                    ApiName(static_cast<Api>(a)), "\"} ",
-                    pushed_[a].load(std::memory_order_relaxed), "\n");
-  }
-  absl::StrAppend(&out,
-                  "# HELP mcorps_gateway_kafka_reachable 1 while Kafka answers metadata requests.\n"
-                  "# TYPE mcorps_gateway_kafka_reachable gauge\n"
-                  "mcorps_gateway_kafka_reachable ",
-                  reachable_.load(std::memory_order_relaxed) ? 1 : 0, "\n");
-  return out;
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
 }  // namespace messagecorps::gateway

@@ -1,22 +1,26 @@
-// The gateway's own Prometheus figures, rendered after the library's (messagecorps/metrics.h):
-//   mcorps_gateway_requests_total{api,method,code}   finished requests by outcome
+// The gateway's own Prometheus figures, rendered after the library's (messagecorps/metrics.h) by
+// prometheus-cpp's registry and text serializer:
+//   mcorps_gateway_requests_total{api,code,method}   finished requests by outcome
 //   mcorps_gateway_publish_seconds                   request received -> Kafka acknowledged
 //   mcorps_gateway_active_streams{kind}              open publish / subscribe / sse streams
 //   mcorps_gateway_records_pushed_total{api}         records written to subscribers
 //   mcorps_gateway_kafka_reachable                   1 while metadata requests are answered
 //
-// Thread-safety: every method may be called from any thread (counters are atomics; the labelled
-// request counts take a mutex, once per request).
+// Thread-safety: every method may be called from any thread (prometheus-cpp's counters and gauges
+// are atomics; the labelled request counts look their series up under the family's mutex, once per
+// request).
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <array>
-#include <atomic>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <tuple>
 
 #include "absl/status/status.h"
 
@@ -30,17 +34,21 @@ class GatewayMetrics {
   static constexpr std::array<double, 12> kPublishSecondsBuckets = {
       0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
+  GatewayMetrics();
+  GatewayMetrics(const GatewayMetrics&) = delete;
+  GatewayMetrics& operator=(const GatewayMetrics&) = delete;
+
   void CountRequest(Api api, std::string_view method, absl::StatusCode code);
   void ObservePublishSeconds(double seconds);
-  void StreamOpened(StreamKind kind) { Stream(kind).fetch_add(1, std::memory_order_relaxed); }
-  void StreamClosed(StreamKind kind) { Stream(kind).fetch_sub(1, std::memory_order_relaxed); }
+  void StreamOpened(StreamKind kind) { Stream(kind).Increment(); }
+  void StreamClosed(StreamKind kind) { Stream(kind).Decrement(); }
   int64_t ActiveStreams(StreamKind kind) const {
-    return streams_[static_cast<size_t>(kind)].load(std::memory_order_relaxed);
+    return static_cast<int64_t>(streams_[static_cast<size_t>(kind)]->Value());
   }
   void CountPushed(Api api, uint64_t n) {
-    pushed_[static_cast<size_t>(api)].fetch_add(n, std::memory_order_relaxed);
+    pushed_[static_cast<size_t>(api)]->Increment(static_cast<double>(n));
   }
-  void SetKafkaReachable(bool up) { reachable_.store(up, std::memory_order_relaxed); }
+  void SetKafkaReachable(bool up) { reachable_.Set(up ? 1 : 0); }
 
   // The requests counted for (api, method, code); for tests.
   uint64_t Requests(Api api, std::string_view method, absl::StatusCode code) const;
@@ -48,15 +56,15 @@ class GatewayMetrics {
   std::string RenderPrometheus() const;
 
  private:
-  std::atomic<int64_t>& Stream(StreamKind kind) { return streams_[static_cast<size_t>(kind)]; }
+  prometheus::Gauge& Stream(StreamKind kind) { return *streams_[static_cast<size_t>(kind)]; }
 
-  mutable std::mutex mu_;
-  std::map<std::tuple<Api, std::string, absl::StatusCode>, uint64_t, std::less<>> requests_;
-  std::array<std::atomic<uint64_t>, kPublishSecondsBuckets.size() + 1> publish_buckets_{};
-  std::atomic<double> publish_seconds_sum_{0};
-  std::array<std::atomic<int64_t>, 3> streams_{};
-  std::array<std::atomic<uint64_t>, 2> pushed_{};
-  std::atomic<bool> reachable_{false};
+  // Declared first: the families and series below live in it.
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Histogram& publish_seconds_;
+  std::array<prometheus::Gauge*, 3> streams_{};
+  std::array<prometheus::Counter*, 2> pushed_{};
+  prometheus::Gauge& reachable_;
 };
 
 }  // namespace messagecorps::gateway

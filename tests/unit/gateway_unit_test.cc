@@ -187,11 +187,11 @@ TEST(GatewayMetrics, RendersPrometheusText) {
   EXPECT_EQ(metrics.Requests(Api::kGrpc, "Publish", absl::StatusCode::kOk), 2u);
   const std::string text = metrics.RenderPrometheus();
   EXPECT_THAT(
-      text, HasSubstr(R"(mcorps_gateway_requests_total{api="grpc",method="Publish",code="OK"} 2)"));
+      text, HasSubstr(R"(mcorps_gateway_requests_total{api="grpc",code="OK",method="Publish"} 2)"));
   EXPECT_THAT(
       text,
       HasSubstr(
-          R"(mcorps_gateway_requests_total{api="http",method="Publish",code="INVALID_ARGUMENT"} 1)"));
+          R"(mcorps_gateway_requests_total{api="http",code="INVALID_ARGUMENT",method="Publish"} 1)"));
   EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_bucket{le=\"0.001\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_bucket{le=\"0.002\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("mcorps_gateway_publish_seconds_bucket{le=\"+Inf\"} 2\n"));
