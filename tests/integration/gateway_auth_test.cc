@@ -99,9 +99,11 @@ class GatewayAuthTest : public ::testing::Test {
     std::ofstream(d / "hs256.secret") << *hs_secret_ << "\n";
     std::ofstream(d / "tokens") << "# static tokens\n"
                                 << kBobToken << " bob\n"
-                                << kDaveToken << " dave\n";
+                                << kDaveToken << " dave\n"
+                                << kErinToken << " erin\n";
     WritePermissions(false);
-    std::ofstream(d / "quotas") << "dave messages_per_s=5 streams=1\n";
+    std::ofstream(d / "quotas") << "dave messages_per_s=5 streams=1\n"
+                                << "erin bytes_per_s=" << kErinBytesPerSecond << "\n";
     std::ofstream(d / "registry.conf") << *open_ << " protobuf.data.Image encoding=raw\n"
                                        << *secret_topic_ << " protobuf.data.Image encoding=raw\n";
 
@@ -145,6 +147,7 @@ class GatewayAuthTest : public ::testing::Test {
         << "alice all " << *open_ << "\n"
         << "bob " << (bob_may_publish ? "publish,subscribe" : "subscribe") << " " << *open_ << "\n"
         << "dave all " << *open_ << "\n"
+        << "erin publish " << *open_ << "\n"
         << "carol publish gw-auth-secret-*\n";
   }
 
@@ -199,6 +202,8 @@ class GatewayAuthTest : public ::testing::Test {
 
   static constexpr char kBobToken[] = "static-token-of-bob-5f0c6a1e8b3d";
   static constexpr char kDaveToken[] = "static-token-of-dave-77aa01c2";
+  static constexpr char kErinToken[] = "static-token-of-erin-0c3b9d51";
+  static constexpr int kErinBytesPerSecond = 2000;
   static std::string *brokers_, *open_, *secret_topic_, *hs_secret_;
   static TempDir* dir_;
   static GatewayProcess* gateway_;
@@ -421,6 +426,51 @@ TEST_F(GatewayAuthTest, QuotasRefuseWithRetryAfter) {
   EXPECT_EQ(s2.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s2.error_message();
   first.TryCancel();
   reader->Finish();
+}
+
+TEST_F(GatewayAuthTest, ByteQuotaRefusesWithRetryAfterAndAdmitsARecordLargerThanItsBucket) {
+  // erin: 2000 bytes/s (a bucket of one second's worth); each publish request is ~500 bytes.
+  auto publish = [](size_t source_bytes, grpc::ClientContext* ctx) {
+    ctx->AddMetadata("authorization", std::string("Bearer ") + kErinToken);
+    v1::PublishRequest req;
+    req.set_topic(*open_);
+    req.set_json(R"({"frame": 1, "source": ")" + std::string(source_bytes, 'x') + R"("})");
+    v1::PublishResponse resp;
+    return Stub()->Publish(ctx, req, &resp);
+  };
+  std::atomic<int> refused{0}, accepted{0};
+  std::mutex mu;
+  std::string message;
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::thread> burst;
+  for (int i = 0; i < 20; ++i) {
+    burst.emplace_back([&] {
+      grpc::ClientContext ctx;
+      const grpc::Status s = publish(460, &ctx);
+      if (s.ok()) {
+        ++accepted;
+        return;
+      }
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+      ++refused;
+      std::lock_guard lock(mu);
+      message = s.error_message();
+      EXPECT_NE(ctx.GetServerTrailingMetadata().find("retry-after"),
+                ctx.GetServerTrailingMetadata().end());
+    });
+  }
+  for (auto& t : burst) t.join();
+  // A full bucket (2000 bytes: 4 requests of ~500) plus what refilled meanwhile.
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_LE(accepted.load(), 4 + static_cast<int>(4 * elapsed) + 1) << elapsed << " s";
+  EXPECT_GE(refused.load(), 1) << elapsed << " s";
+  EXPECT_NE(message.find("bytes/s"), std::string::npos) << message;
+  // A record larger than a second's worth is not refused forever: it waits for a full bucket.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  grpc::ClientContext big;
+  const grpc::Status s = publish(3 * kErinBytesPerSecond, &big);
+  EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
 }  // namespace

@@ -627,6 +627,62 @@ TEST_F(GatewayTest, PublishStreamAnswersInOrderWithPerMessageErrors) {
   }
 }
 
+TEST_F(GatewayTest, SubscribeFromATimestampStartsAtTheFirstRecordAtOrAfterIt) {
+  // Three records with CreateTime stamps in the future (the broker accepts up to an hour ahead),
+  // so that no record another test wrote into the shared topic lies at or after them.
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const int64_t base = now_ms + 30 * 60 * 1000;
+  auto producer = MakeProducer(*brokers_);
+  TopicOptions raw_encoding;
+  raw_encoding.encoding = Encoding::kRaw;
+  const Topic<Image> topic(*raw_, raw_encoding);
+  std::vector<int64_t> offsets;
+  for (int i = 0; i < 3; ++i) {
+    Image image = SampleImage(7100 + i);
+    SendOptions options;
+    options.partition = 1;
+    options.timestamp_ms = base + i * 10'000;
+    auto report = producer->SendSync(topic, image, options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    offsets.push_back(report->offset);
+  }
+  // SSE from between the first and the second: the second and the third, nothing else.
+  const std::string path =
+      "/v1/topics/" + *raw_ + "/records?timestamp=" + std::to_string(base + 5'000);
+  const auto events = ReadSse(gateway_->http_port(), path, 2, std::chrono::seconds(30));
+  ASSERT_EQ(events.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const Json data = Json::parse(events[i].data);
+    EXPECT_EQ(data["partition"], 1);
+    EXPECT_EQ(data["offset"], offsets[i + 1]);
+    EXPECT_EQ(data["timestamp"], base + static_cast<int64_t>(i + 1) * 10'000);
+    EXPECT_EQ(data["message"]["frame"], std::to_string(7101 + i));
+  }
+  // gRPC: from the third one's time exactly (at or after: the third is included).
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SubscribeRequest sub;
+  sub.set_topic(*raw_);
+  sub.set_format(v1::PAYLOAD_FORMAT_JSON);
+  sub.set_timestamp_ms(base + 20'000);
+  auto stub = gateway_->Stub();
+  auto reader = stub->Subscribe(&ctx, sub);
+  v1::SubscribeResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_GE(resp.records_size(), 1);
+  EXPECT_EQ(resp.records(0).offset(), offsets[2]);
+  EXPECT_EQ(resp.records(0).timestamp_ms(), base + 20'000);
+  ctx.TryCancel();
+  reader->Finish();
+  // A timestamp that is not a number is refused, naming the parameter.
+  auto bad = gateway_->Http().Get(("/v1/topics/" + *raw_ + "/records?timestamp=soon").c_str());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("timestamp"), std::string::npos) << bad->body;
+}
+
 TEST_F(GatewayTest, ListAndDescribeTopics) {
   grpc::ClientContext ctx;
   v1::ListTopicsResponse list;
