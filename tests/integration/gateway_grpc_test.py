@@ -5,7 +5,9 @@ what Debian's gRPC 1.51 serves).
 
   gateway_grpc_test.py --gateway-bin PATH --work DIR                 (integration: the test broker)
   gateway_grpc_test.py --gateway-bin PATH --work DIR --health-outage (robustness: its own broker,
-                                                                      stopped and restarted)
+                                                                      stopped and restarted;
+                                                                      PublishStream's flow control
+                                                                      while it is down)
 
 Brokers: MESSAGECORPS_TEST_BROKERS, else the file named by MESSAGECORPS_TEST_BROKERS_FILE (the
 ctest fixture's). Exit status 0 when every check passed; each check prints one line.
@@ -180,6 +182,34 @@ def integration(args, brokers):
     check("the gateway drains and exits 0 on SIGTERM", gateway.stop() == 0)
 
 
+def publish_stream_flow_control(channel, topic):
+    """PublishStream while Kafka cannot take anything: the gateway keeps --stream-window (16)
+    messages in flight, stops reading, and gRPC's flow control stops the client: the messages the
+    client got to write stop growing, far below what it offers (it is slowed, not buffered for)."""
+    m = messages_from_reflection(channel)
+    stream_method = method(channel, "stream_stream", "PublishStream", m["PublishRequest"],
+                           m["PublishResponse"])
+    offered, filler = 5000, "x" * 2000  # 10 MB: more than any transport buffer
+    written = [0]
+
+    def requests():
+        for i in range(offered):
+            written[0] += 1
+            yield m["PublishRequest"](topic=topic, correlation_id=i,
+                                      json=json.dumps({"frame": i, "source": filler}))
+
+    call = stream_method(requests(), timeout=60)
+    time.sleep(4)
+    plateau = written[0]
+    time.sleep(4)
+    later = written[0]
+    call.cancel()
+    print(f"      PublishStream with Kafka down: the client wrote {plateau} of {offered} "
+          f"messages after 4 s, {later} after 8 s")
+    check("PublishStream with Kafka down: the client is held back (no progress, far below what "
+          "it offered)", later == plateau and later < offered // 2, f"{plateau} -> {later}")
+
+
 def health_outage(args):
     """Health follows Kafka: NOT_SERVING while the broker is down, SERVING again on its own."""
     kafka = os.path.join(REPO, "scripts", "kafka")
@@ -187,7 +217,13 @@ def health_outage(args):
     brokers = subprocess.run([kafka, "start", "--nodes", "1", "--state", state], check=True,
                              stdout=subprocess.PIPE, text=True).stdout.strip()
     try:
-        gateway = Gateway(args.gateway_bin, brokers, args.work, [])
+        topic = "gw-flow-" + uuid.uuid4().hex[:12]
+        create_topic(brokers, topic, 1)
+        registry = os.path.join(args.work, "registry.conf")
+        with open(registry, "w") as f:
+            f.write(f"{topic} protobuf.data.Image encoding=raw\n")
+        gateway = Gateway(args.gateway_bin, brokers, args.work,
+                          ["--registry", registry, "--stream-window", "16"])
         channel = grpc.insecure_channel(gateway.grpc)
         health = health_pb2_grpc.HealthStub(channel)
 
@@ -214,8 +250,11 @@ def health_outage(args):
             print(f"      NOT_SERVING {down - killed:.1f} s after the kill")
         check("/readyz is 503 while the broker is down", http_status(gateway.http + "/readyz") == 503)
         check("/healthz stays 200 (the process is alive)", http_status(gateway.http + "/healthz") == 200)
+        publish_stream_flow_control(channel, topic)
         restarted = time.time()
-        subprocess.run([kafka, "restart", "1", "--state", state], check=True)
+        # 240 s: a restart under load (JVM start, log recovery, the readiness probe's JVM) once
+        # took longer than the script's 90 s default; SERVING is timed from here anyway.
+        subprocess.run([kafka, "restart", "1", "--state", state, "--timeout", "240"], check=True)
         up = wait_for(serving, 120)
         check("SERVING again on its own after the restart", up is not None)
         if up:
