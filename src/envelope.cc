@@ -42,6 +42,7 @@ enum MessageDataField : int {
   kTraceId = 8,
   kSpanId = 9,
   kParentSpanId = 10,
+  kType = 11,
 };
 
 std::string_view AsStd(const std::string& s) { return std::string_view(s.data(), s.size()); }
@@ -194,6 +195,7 @@ absl::Status BuildEnvelope(const EnvelopeSettings& settings, const TraceContext*
 }
 
 void WriteGenerated(const Envelope& env, messageData& md) {
+  if (AsStd(md.type()) != env.type) Assign(md.mutable_type(), env.type);
   md.set_timestamp(env.timestamp);
   md.set_environment(env.environment);
   if (env.service.empty()) {
@@ -235,12 +237,80 @@ void WriteDynamic(const Envelope& env, Message& md) {
   set_string(kTraceId, env.trace.trace_id());
   set_string(kSpanId, env.trace.span_id());
   set_string(kParentSpanId, env.trace.parent_span_id());
+  set_string(kType, env.type);
 }
 
 std::string_view DynamicString(const Message& md, int number, std::string* scratch) {
   const FieldDescriptor* f = DynamicField(md, number, FieldDescriptor::CPPTYPE_STRING);
   if (f == nullptr) return {};
   return AsStd(md.GetReflection()->GetStringReference(md, f, scratch));
+}
+
+// --- reading the wire format (EnvelopeTypeInBytes) ---------------------------------------------
+// Just enough of protobuf's encoding to walk the fields of one message level: a tag (varint of
+// field number << 3 | wire type), then varint (0), 8 bytes (1), length + bytes (2), 4 bytes (5).
+// Groups (3, 4) are not walked: such bytes are left to the real parser.
+
+bool ReadVarint(std::string_view bytes, size_t* pos, uint64_t* out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && *pos < bytes.size(); shift += 7) {
+    const auto b = static_cast<uint8_t>(bytes[(*pos)++]);
+    v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+// One field of one message level; `value` is set for length-delimited fields.
+struct WireField {
+  uint32_t number = 0;
+  uint32_t wire_type = 0;
+  std::string_view value;
+};
+
+// The field at *pos, moving past it. False at the end or on malformed bytes.
+bool NextField(std::string_view bytes, size_t* pos, WireField* field) {
+  uint64_t tag = 0;
+  if (*pos >= bytes.size() || !ReadVarint(bytes, pos, &tag) || (tag >> 3) == 0 ||
+      (tag >> 3) > 0x1FFFFFFF) {
+    return false;
+  }
+  field->number = static_cast<uint32_t>(tag >> 3);
+  field->wire_type = static_cast<uint32_t>(tag & 7);
+  field->value = {};
+  uint64_t n = 0;
+  switch (field->wire_type) {
+    case 0:
+      return ReadVarint(bytes, pos, &n);
+    case 1:
+      n = 8;
+      break;
+    case 5:
+      n = 4;
+      break;
+    case 2:
+      if (!ReadVarint(bytes, pos, &n)) return false;
+      if (n > bytes.size() - *pos) return false;
+      field->value = bytes.substr(*pos, static_cast<size_t>(n));
+      break;
+    default:
+      return false;  // groups, or not a wire type
+  }
+  if (n > bytes.size() - *pos) return false;
+  *pos += static_cast<size_t>(n);
+  return true;
+}
+
+// A protobuf full name: dot-separated identifiers.
+bool LooksLikeTypeName(std::string_view name) {
+  if (name.empty() || name.front() == '.' || name.back() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
+  });
 }
 
 }  // namespace
@@ -329,6 +399,7 @@ const google::protobuf::FieldDescriptor* EnvelopeField(const google::protobuf::D
 absl::StatusOr<Envelope> Stamp(google::protobuf::Message& message, const EnvelopeSettings& settings,
                                const TraceContext* parent, const Clock& clock) {
   Envelope env;
+  env.type = AsStd(message.GetDescriptor()->full_name());
   Message* md = MutableEnvelope(message);
   if (md == nullptr) {
     absl::Status status = BuildEnvelope(settings, parent, clock, {}, env);
@@ -404,6 +475,56 @@ TraceContext TraceOf(const google::protobuf::Message& message) {
   TraceContext trace;
   if (!trace.SetTraceId(trace_id).ok()) return {};
   return trace;
+}
+
+std::optional<std::string_view> EnvelopeTypeInBytes(std::string_view serialized,
+                                                    int envelope_field_number) {
+  std::optional<std::string_view> type;
+  size_t pos = 0;
+  WireField field;
+  while (pos < serialized.size()) {
+    if (!NextField(serialized, &pos, &field)) return std::nullopt;
+    if (field.wire_type != 2 || field.number != static_cast<uint32_t>(envelope_field_number)) {
+      continue;
+    }
+    size_t inner = 0;
+    WireField f;
+    while (inner < field.value.size()) {
+      if (!NextField(field.value, &inner, &f)) return std::nullopt;
+      if (f.number == kType && f.wire_type == 2) type = f.value;
+    }
+  }
+  if (type.has_value() && !LooksLikeTypeName(*type)) return std::nullopt;
+  return type;
+}
+
+const google::protobuf::Descriptor* FindEnvelopeType(
+    std::string_view serialized,
+    const std::function<const google::protobuf::Descriptor*(std::string_view)>& find_type) {
+  // The distinct length-delimited top-level fields, in order (a few; more are not examined).
+  constexpr size_t kMaxCandidates = 16;
+  std::array<uint32_t, kMaxCandidates> candidates{};
+  size_t count = 0;
+  size_t pos = 0;
+  WireField field;
+  while (pos < serialized.size() && count < kMaxCandidates) {
+    if (!NextField(serialized, &pos, &field)) break;
+    if (field.wire_type != 2) continue;
+    if (std::find(candidates.begin(), candidates.begin() + count, field.number) !=
+        candidates.begin() + count) {
+      continue;
+    }
+    candidates[count++] = field.number;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const int number = static_cast<int>(candidates[i]);
+    std::optional<std::string_view> name = EnvelopeTypeInBytes(serialized, number);
+    if (!name.has_value() || name->empty()) continue;
+    const Descriptor* type = find_type(*name);
+    const FieldDescriptor* envelope = type != nullptr ? FindEnvelopeField(type) : nullptr;
+    if (envelope != nullptr && envelope->number() == number) return type;
+  }
+  return nullptr;
 }
 
 }  // namespace messagecorps

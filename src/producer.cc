@@ -68,6 +68,8 @@ absl::Status TransactionError(rd_kafka_error_t* e, std::string_view what) {
 
 std::string_view HeaderModeName(HeaderMode mode) {
   switch (mode) {
+    case HeaderMode::kTraceparent:
+      return "traceparent";
     case HeaderMode::kStandard:
       return "standard";
     case HeaderMode::kCompact:
@@ -79,11 +81,13 @@ std::string_view HeaderModeName(HeaderMode mode) {
 }
 
 absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name) {
-  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
+  for (HeaderMode mode :
+       {HeaderMode::kTraceparent, HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
     if (absl::EqualsIgnoreCase(AsAbsl(name), AsAbsl(HeaderModeName(mode)))) return mode;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown header mode \"", AsAbsl(name),
-                                                 "\" (expected standard, compact or none)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown header mode \"", AsAbsl(name),
+                   "\" (expected traceparent, standard, compact or none)"));
 }
 
 SendOptions SendOptions::DerivedFrom(const ReceivedMessage& received) {
@@ -283,9 +287,10 @@ struct Producer::Impl : internal::ClientCore {
 
     internal::HeadersHandle headers;
     if (config.headers != HeaderMode::kNone || options.headers) {
-      const size_t envelope_headers = config.headers == HeaderMode::kStandard  ? 8
-                                      : config.headers == HeaderMode::kCompact ? 3
-                                                                               : 0;
+      const size_t envelope_headers = config.headers == HeaderMode::kStandard      ? 8
+                                      : config.headers == HeaderMode::kCompact     ? 3
+                                      : config.headers == HeaderMode::kTraceparent ? 3
+                                                                                   : 0;
       headers.reset(
           rd_kafka_headers_new(envelope_headers + (options.headers ? options.headers->size() : 0)));
     }
@@ -295,7 +300,10 @@ struct Producer::Impl : internal::ClientCore {
                           static_cast<ssize_t>(v.size()));
     };
     const std::string& type_name = message.GetDescriptor()->full_name();
-    if (config.headers == HeaderMode::kStandard) {
+    if (config.headers == HeaderMode::kTraceparent) {
+      ForEachTraceparentHeader(env, type_name, HasEnvelopeField(message.GetDescriptor()),
+                               encoding.encoding, buffer, add);
+    } else if (config.headers == HeaderMode::kStandard) {
       ForEachEnvelopeHeader(env, type_name, encoding.encoding, ce_source, add);
     } else if (config.headers == HeaderMode::kCompact) {
       ForEachCompactHeader(env, type_name, encoding.encoding, add);
