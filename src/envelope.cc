@@ -527,4 +527,29 @@ const google::protobuf::Descriptor* FindEnvelopeType(
   return nullptr;
 }
 
+std::optional<std::string_view> EnvelopeUuidInBytes(std::string_view serialized) {
+  size_t pos = 0;
+  WireField field;
+  while (pos < serialized.size()) {
+    if (!NextField(serialized, &pos, &field)) return std::nullopt;
+    if (field.wire_type != 2) continue;
+    std::string_view uuid;
+    bool typed = false;
+    size_t inner = 0;
+    WireField f;
+    bool walks = true;
+    while (inner < field.value.size()) {
+      if (!NextField(field.value, &inner, &f)) {
+        walks = false;
+        break;
+      }
+      if (f.wire_type != 2) continue;
+      if (f.number == kUuid) uuid = f.value;
+      if (f.number == kType) typed = LooksLikeTypeName(f.value);
+    }
+    if (walks && typed && uuid.size() == 36) return uuid;
+  }
+  return std::nullopt;
+}
+
 }  // namespace messagecorps

@@ -44,6 +44,14 @@ struct PendingReport {
   std::string uuid;
 };
 
+// The envelope uuid of an encoded record value ("" when it has none or does not decode).
+std::string_view UuidOfValue(std::string_view value) {
+  thread_local std::string scratch;
+  absl::StatusOr<std::string_view> payload = Unwrap(value, DetectEncoding(value), {}, &scratch);
+  if (!payload.ok()) return {};
+  return EnvelopeUuidInBytes(*payload).value_or(std::string_view());
+}
+
 // A transactional API error as a status (see producer.h for what callers do with each kind). Takes
 // ownership of `e`.
 absl::Status TransactionError(rd_kafka_error_t* e, std::string_view what) {
@@ -170,6 +178,10 @@ struct Producer::Impl : internal::ClientCore {
             rd_kafka_header_get_last(hdrs, "ce_id", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
             value) {
           report.uuid.assign(static_cast<const char*>(value), size);
+        } else if (m->payload != nullptr) {
+          // No ce_id (the default header set): the envelope in the value has the uuid.
+          report.uuid.assign(
+              UuidOfValue(std::string_view(static_cast<const char*>(m->payload), m->len)));
         }
       }
       if (pending && pending->use_promise) {

@@ -111,6 +111,11 @@ const google::protobuf::Descriptor* FindEnvelopeType(
     std::string_view serialized,
     const std::function<const google::protobuf::Descriptor*(std::string_view)>& find_type);
 
+// The envelope uuid in `serialized` without knowing the type: the `uuid` (field 4) of the first
+// top-level sub-message that walks as an envelope stamped by this library (a `type`, field 11,
+// and a 36-character uuid). For delivery reports of records sent without a ce_id header.
+std::optional<std::string_view> EnvelopeUuidInBytes(std::string_view serialized);
+
 // The `_message_data` of `message`, or nullptr when the type has none. For dynamic messages the
 // returned Message is a DynamicMessage (not a protobuf::common::messageData).
 const google::protobuf::Message* EnvelopeOf(const google::protobuf::Message& message);

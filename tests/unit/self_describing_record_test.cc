@@ -72,6 +72,20 @@ TEST(EnvelopeType, StampWritesTheFullTypeNameAndTheBytesCarryIt) {
   EXPECT_FALSE(EnvelopeTypeInBytes(other.SerializeAsString(), 5).has_value());
 }
 
+// What a producer's delivery report reads when the record carried no ce_id header.
+TEST(EnvelopeType, TheUuidOfAStampedRecordIsFoundWithoutItsType) {
+  const Prediction prediction = Stamped(Prediction());
+  EXPECT_EQ(EnvelopeUuidInBytes(prediction.SerializeAsString()).value_or("?"),
+            prediction._message_data().uuid());
+  const Image image = Stamped(Image());
+  EXPECT_EQ(EnvelopeUuidInBytes(image.SerializeAsString()).value_or("?"),
+            image._message_data().uuid());
+  Image untyped;  // the original's: no type, so nothing says this sub-message is an envelope
+  untyped.mutable__message_data()->set_uuid(image._message_data().uuid());
+  EXPECT_FALSE(EnvelopeUuidInBytes(untyped.SerializeAsString()).has_value());
+  EXPECT_FALSE(EnvelopeUuidInBytes("\x0a\x05hello").has_value());
+}
+
 TEST(EnvelopeType, FindEnvelopeTypeNeedsTheTypesOwnEnvelopeFieldNumber) {
   TypeRegistry registry = Registry();
   auto find = [&registry](std::string_view name) { return registry.FindType(name); };
