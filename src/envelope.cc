@@ -1,10 +1,13 @@
 #include "messagecorps/envelope.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +28,7 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
+using google::protobuf::internal::WireFormatLite;
 using protobuf::common::messageData;
 
 constexpr std::string_view kEnvelopeFieldName = "_message_data";
@@ -247,60 +251,43 @@ std::string_view DynamicString(const Message& md, int number, std::string* scrat
 }
 
 // --- reading the wire format (EnvelopeTypeInBytes) ---------------------------------------------
-// Just enough of protobuf's encoding to walk the fields of one message level: a tag (varint of
-// field number << 3 | wire type), then varint (0), 8 bytes (1), length + bytes (2), 4 bytes (5).
-// Groups (3, 4) are not walked: such bytes are left to the real parser.
-
-bool ReadVarint(std::string_view bytes, size_t* pos, uint64_t* out) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64 && *pos < bytes.size(); shift += 7) {
-    const auto b = static_cast<uint8_t>(bytes[(*pos)++]);
-    v |= static_cast<uint64_t>(b & 0x7F) << shift;
-    if ((b & 0x80) == 0) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
+// protobuf's CodedInputStream and WireFormatLite walk the fields of one message level without
+// parsing them; a length-delimited field's bytes are kept as a view. Groups are not walked: such
+// bytes are left to the real parser.
 
 // One field of one message level; `value` is set for length-delimited fields.
 struct WireField {
   uint32_t number = 0;
-  uint32_t wire_type = 0;
+  WireFormatLite::WireType wire_type = WireFormatLite::WIRETYPE_VARINT;
   std::string_view value;
 };
 
 // The field at *pos, moving past it. False at the end or on malformed bytes.
 bool NextField(std::string_view bytes, size_t* pos, WireField* field) {
-  uint64_t tag = 0;
-  if (*pos >= bytes.size() || !ReadVarint(bytes, pos, &tag) || (tag >> 3) == 0 ||
-      (tag >> 3) > 0x1FFFFFFF) {
-    return false;
-  }
-  field->number = static_cast<uint32_t>(tag >> 3);
-  field->wire_type = static_cast<uint32_t>(tag & 7);
+  if (*pos >= bytes.size() || bytes.size() - *pos > static_cast<size_t>(INT_MAX)) return false;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data() + *pos),
+                                            static_cast<int>(bytes.size() - *pos));
+  const uint32_t tag = in.ReadTag();
+  if (tag == 0) return false;
+  field->number = WireFormatLite::GetTagFieldNumber(tag);
+  field->wire_type = WireFormatLite::GetTagWireType(tag);
   field->value = {};
-  uint64_t n = 0;
   switch (field->wire_type) {
-    case 0:
-      return ReadVarint(bytes, pos, &n);
-    case 1:
-      n = 8;
+    case WireFormatLite::WIRETYPE_LENGTH_DELIMITED: {
+      uint32_t size = 0;
+      if (!in.ReadVarint32(&size)) return false;
+      const int start = in.CurrentPosition();
+      if (!in.Skip(static_cast<int>(size))) return false;
+      field->value = bytes.substr(*pos + static_cast<size_t>(start), size);
       break;
-    case 5:
-      n = 4;
-      break;
-    case 2:
-      if (!ReadVarint(bytes, pos, &n)) return false;
-      if (n > bytes.size() - *pos) return false;
-      field->value = bytes.substr(*pos, static_cast<size_t>(n));
-      break;
+    }
+    case WireFormatLite::WIRETYPE_START_GROUP:
+    case WireFormatLite::WIRETYPE_END_GROUP:
+      return false;
     default:
-      return false;  // groups, or not a wire type
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
   }
-  if (n > bytes.size() - *pos) return false;
-  *pos += static_cast<size_t>(n);
+  *pos += static_cast<size_t>(in.CurrentPosition());
   return true;
 }
 
@@ -484,14 +471,16 @@ std::optional<std::string_view> EnvelopeTypeInBytes(std::string_view serialized,
   WireField field;
   while (pos < serialized.size()) {
     if (!NextField(serialized, &pos, &field)) return std::nullopt;
-    if (field.wire_type != 2 || field.number != static_cast<uint32_t>(envelope_field_number)) {
+    if (field.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED ||
+        field.number != static_cast<uint32_t>(envelope_field_number)) {
       continue;
     }
     size_t inner = 0;
     WireField f;
     while (inner < field.value.size()) {
       if (!NextField(field.value, &inner, &f)) return std::nullopt;
-      if (f.number == kType && f.wire_type == 2) type = f.value;
+      if (f.number == kType && f.wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED)
+        type = f.value;
     }
   }
   if (type.has_value() && !LooksLikeTypeName(*type)) return std::nullopt;
@@ -509,7 +498,7 @@ const google::protobuf::Descriptor* FindEnvelopeType(
   WireField field;
   while (pos < serialized.size() && count < kMaxCandidates) {
     if (!NextField(serialized, &pos, &field)) break;
-    if (field.wire_type != 2) continue;
+    if (field.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) continue;
     if (std::find(candidates.begin(), candidates.begin() + count, field.number) !=
         candidates.begin() + count) {
       continue;
@@ -532,7 +521,7 @@ std::optional<std::string_view> EnvelopeUuidInBytes(std::string_view serialized)
   WireField field;
   while (pos < serialized.size()) {
     if (!NextField(serialized, &pos, &field)) return std::nullopt;
-    if (field.wire_type != 2) continue;
+    if (field.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) continue;
     std::string_view uuid;
     bool typed = false;
     size_t inner = 0;
@@ -543,7 +532,7 @@ std::optional<std::string_view> EnvelopeUuidInBytes(std::string_view serialized)
         walks = false;
         break;
       }
-      if (f.wire_type != 2) continue;
+      if (f.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) continue;
       if (f.number == kUuid) uuid = f.value;
       if (f.number == kType) typed = LooksLikeTypeName(f.value);
     }
