@@ -4,7 +4,7 @@
 //
 //   mcorps_bench_macro --contender raw|messagecorps --mode MODE --brokers B --topic T
 //                      --partitions P --size BYTES --count N [--rate MSG_PER_S] [--warmup N]
-//                      [--encoding seed|raw|confluent] [--headers standard|compact|none] [-X
+//                      [--encoding seed|raw|confluent] [--headers traceparent|standard|compact|none] [-X
 //                      key=value]...
 //   MODE: produce          send --warmup records and flush (untimed), then N records, timed until
 //                          all are delivered
@@ -59,9 +59,9 @@ struct Args {
   double rate = 0;
   int64_t warmup = 0;
   std::string encoding = "raw";
-  std::string headers = "standard";
+  std::string headers = "traceparent";  // the producer's default (HeaderMode::kTraceparent)
   // raw only: "plain" (the payload bytes) or "messagecorps" (the bytes of a messagecorps record of
-  // that payload: the encoded, stamped Image as value plus the same standard headers), to tell the
+  // that payload: the encoded, stamped Image as value plus the headers of --headers), to tell the
   // cost of the record format from the cost of the library's code; or "protobuf" (what
   // hand-written librdkafka + protobuf code does: the serialized stamped Image, raw encoding, no
   // headers; its consumer parses every value into one reused Image with ParseFromArray).
@@ -263,10 +263,24 @@ std::string MessagecorpsRecord(const Args& a,
   options.schema_id = 1;
   std::string value;
   if (auto s = messagecorps::Encode(image, options, &value); !s.ok()) Die(std::string(s.message()));
-  messagecorps::ForEachEnvelopeHeader(
-      *env, image.GetDescriptor()->full_name(), options.encoding,
-      messagecorps::CloudEventsSource(settings.service),
-      [headers](std::string_view k, std::string_view v) { headers->emplace_back(k, v); });
+  auto add = [headers](std::string_view k, std::string_view v) { headers->emplace_back(k, v); };
+  auto mode = messagecorps::ParseHeaderMode(a.headers);
+  if (!mode.ok()) Die(std::string(mode.status().message()));
+  const std::string& type = image.GetDescriptor()->full_name();
+  switch (*mode) {
+    case messagecorps::HeaderMode::kTraceparent:
+      messagecorps::ForEachTraceparentHeader(*env, type, true, options.encoding, value, add);
+      break;
+    case messagecorps::HeaderMode::kStandard:
+      messagecorps::ForEachEnvelopeHeader(*env, type, options.encoding,
+                                          messagecorps::CloudEventsSource(settings.service), add);
+      break;
+    case messagecorps::HeaderMode::kCompact:
+      messagecorps::ForEachCompactHeader(*env, type, options.encoding, add);
+      break;
+    case messagecorps::HeaderMode::kNone:
+      break;
+  }
   return value;
 }
 

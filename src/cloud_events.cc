@@ -148,6 +148,17 @@ void ForEachCompactHeader(const Envelope& envelope, std::string_view type_name, 
   EmitTraceAndEncoding(envelope, encoding, emit);
 }
 
+void ForEachTraceparentHeader(const Envelope& envelope, std::string_view type_name,
+                              bool type_in_value, Encoding encoding, std::string_view value,
+                              const std::function<void(std::string_view, std::string_view)>& emit) {
+  std::array<char, 55> traceparent;
+  if (size_t n = envelope.trace.WriteTraceparent(traceparent); n > 0) {
+    emit(header::kTraceparent, std::string_view(traceparent.data(), n));
+  }
+  if (!type_in_value && !type_name.empty()) emit(header::kType, type_name);
+  if (DetectEncoding(value) != encoding) emit(header::kEncoding, EncodingName(encoding));
+}
+
 std::string CloudEventsSource(std::string_view service) {
   constexpr char kHex[] = "0123456789ABCDEF";
   std::string source(kSourcePrefix);

@@ -392,6 +392,28 @@ Encoding DetectEncoding(std::string_view value) {
   return Encoding::kRaw;
 }
 
+bool EncodingAmbiguous(std::string_view value, const google::protobuf::Descriptor* type) {
+  if (DetectEncoding(value) != Encoding::kSeed) return false;
+  if (type == nullptr) return true;
+  // Tag 0x78 is field 15, wire type varint; parsers take it for repeated fields too (unpacked).
+  const google::protobuf::FieldDescriptor* f = type->FindFieldByNumber(15);
+  if (f == nullptr) return false;
+  using FD = google::protobuf::FieldDescriptor;
+  switch (f->type()) {
+    case FD::TYPE_INT32:
+    case FD::TYPE_INT64:
+    case FD::TYPE_UINT32:
+    case FD::TYPE_UINT64:
+    case FD::TYPE_SINT32:
+    case FD::TYPE_SINT64:
+    case FD::TYPE_BOOL:
+    case FD::TYPE_ENUM:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::StatusOr<ConfluentFrame> ParseConfluentFrame(std::string_view value) {
   if (value.empty()) return Invalid("confluent framing: empty value");
   if (value[0] != '\0') {
@@ -463,42 +485,41 @@ absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encodin
   return Invalid("Unwrap: unknown encoding");
 }
 
-namespace {
-
-// Unwrap + `parse(payload)`; `parse` is a clearing parse or a merge.
-template <typename Parse>
-absl::Status UnwrapAndParse(std::string_view value, Encoding encoding,
-                            google::protobuf::Message* out, const DecodeLimits& limits,
-                            std::string* scratch, Parse parse) {
+absl::Status ParsePayload(std::string_view payload, Encoding encoding,
+                          google::protobuf::Message* out, bool merge) {
   if (out == nullptr) return Invalid("Decode: out is null");
-  absl::StatusOr<std::string_view> payload = Unwrap(value, encoding, limits, scratch);
-  if (!payload.ok()) return payload.status();
-  if (payload->size() > static_cast<size_t>(INT_MAX) || !parse(*payload)) {
-    return Invalid(absl::StrCat(AsAbsl(EncodingName(encoding)), " payload of ", payload->size(),
+  if (!merge) out->Clear();
+  bool ok = payload.size() <= static_cast<size_t>(INT_MAX);
+  if (ok && merge) {
+    const int size = static_cast<int>(payload.size());
+    google::protobuf::io::ArrayInputStream in(payload.data(), size);
+    ok = out->MergeFromBoundedZeroCopyStream(&in, size);
+  } else if (ok) {
+    ok = out->ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+  }
+  if (!ok) {
+    if (!merge) out->Clear();
+    return Invalid(absl::StrCat(AsAbsl(EncodingName(encoding)), " payload of ", payload.size(),
                                 " bytes does not parse as ", out->GetDescriptor()->full_name()));
   }
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf::Message* out,
                     const DecodeLimits& limits, std::string* scratch) {
-  if (out != nullptr) out->Clear();
-  absl::Status s = UnwrapAndParse(value, encoding, out, limits, scratch, [out](std::string_view p) {
-    return out->ParseFromArray(p.data(), static_cast<int>(p.size()));
-  });
-  if (!s.ok() && out != nullptr) out->Clear();
-  return s;
+  if (out == nullptr) return Invalid("Decode: out is null");
+  out->Clear();
+  absl::StatusOr<std::string_view> payload = Unwrap(value, encoding, limits, scratch);
+  if (!payload.ok()) return payload.status();
+  return ParsePayload(*payload, encoding, out, /*merge=*/false);
 }
 
 absl::Status DecodeInto(std::string_view value, Encoding encoding, google::protobuf::Message* out,
                         const DecodeLimits& limits, std::string* scratch) {
-  return UnwrapAndParse(value, encoding, out, limits, scratch, [out](std::string_view p) {
-    const int size = static_cast<int>(p.size());
-    google::protobuf::io::ArrayInputStream in(p.data(), size);
-    return out->MergeFromBoundedZeroCopyStream(&in, size);
-  });
+  if (out == nullptr) return Invalid("Decode: out is null");
+  absl::StatusOr<std::string_view> payload = Unwrap(value, encoding, limits, scratch);
+  if (!payload.ok()) return payload.status();
+  return ParsePayload(*payload, encoding, out, /*merge=*/true);
 }
 
 std::string ToSeedRestJson(std::string_view serialized) {

@@ -1,10 +1,13 @@
 #include "messagecorps/envelope.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +28,7 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
+using google::protobuf::internal::WireFormatLite;
 using protobuf::common::messageData;
 
 constexpr std::string_view kEnvelopeFieldName = "_message_data";
@@ -42,6 +46,7 @@ enum MessageDataField : int {
   kTraceId = 8,
   kSpanId = 9,
   kParentSpanId = 10,
+  kType = 11,
 };
 
 std::string_view AsStd(const std::string& s) { return std::string_view(s.data(), s.size()); }
@@ -194,6 +199,7 @@ absl::Status BuildEnvelope(const EnvelopeSettings& settings, const TraceContext*
 }
 
 void WriteGenerated(const Envelope& env, messageData& md) {
+  if (AsStd(md.type()) != env.type) Assign(md.mutable_type(), env.type);
   md.set_timestamp(env.timestamp);
   md.set_environment(env.environment);
   if (env.service.empty()) {
@@ -235,12 +241,63 @@ void WriteDynamic(const Envelope& env, Message& md) {
   set_string(kTraceId, env.trace.trace_id());
   set_string(kSpanId, env.trace.span_id());
   set_string(kParentSpanId, env.trace.parent_span_id());
+  set_string(kType, env.type);
 }
 
 std::string_view DynamicString(const Message& md, int number, std::string* scratch) {
   const FieldDescriptor* f = DynamicField(md, number, FieldDescriptor::CPPTYPE_STRING);
   if (f == nullptr) return {};
   return AsStd(md.GetReflection()->GetStringReference(md, f, scratch));
+}
+
+// --- reading the wire format (EnvelopeTypeInBytes) ---------------------------------------------
+// protobuf's CodedInputStream and WireFormatLite walk the fields of one message level without
+// parsing them; a length-delimited field's bytes are kept as a view. Groups are not walked: such
+// bytes are left to the real parser.
+
+// One field of one message level; `value` is set for length-delimited fields.
+struct WireField {
+  uint32_t number = 0;
+  WireFormatLite::WireType wire_type = WireFormatLite::WIRETYPE_VARINT;
+  std::string_view value;
+};
+
+// The field at *pos, moving past it. False at the end or on malformed bytes.
+bool NextField(std::string_view bytes, size_t* pos, WireField* field) {
+  if (*pos >= bytes.size() || bytes.size() - *pos > static_cast<size_t>(INT_MAX)) return false;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data() + *pos),
+                                            static_cast<int>(bytes.size() - *pos));
+  const uint32_t tag = in.ReadTag();
+  if (tag == 0) return false;
+  field->number = WireFormatLite::GetTagFieldNumber(tag);
+  field->wire_type = WireFormatLite::GetTagWireType(tag);
+  field->value = {};
+  switch (field->wire_type) {
+    case WireFormatLite::WIRETYPE_LENGTH_DELIMITED: {
+      uint32_t size = 0;
+      if (!in.ReadVarint32(&size)) return false;
+      const int start = in.CurrentPosition();
+      if (!in.Skip(static_cast<int>(size))) return false;
+      field->value = bytes.substr(*pos + static_cast<size_t>(start), size);
+      break;
+    }
+    case WireFormatLite::WIRETYPE_START_GROUP:
+    case WireFormatLite::WIRETYPE_END_GROUP:
+      return false;
+    default:
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
+  *pos += static_cast<size_t>(in.CurrentPosition());
+  return true;
+}
+
+// A protobuf full name: dot-separated identifiers.
+bool LooksLikeTypeName(std::string_view name) {
+  if (name.empty() || name.front() == '.' || name.back() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
+  });
 }
 
 }  // namespace
@@ -329,6 +386,7 @@ const google::protobuf::FieldDescriptor* EnvelopeField(const google::protobuf::D
 absl::StatusOr<Envelope> Stamp(google::protobuf::Message& message, const EnvelopeSettings& settings,
                                const TraceContext* parent, const Clock& clock) {
   Envelope env;
+  env.type = AsStd(message.GetDescriptor()->full_name());
   Message* md = MutableEnvelope(message);
   if (md == nullptr) {
     absl::Status status = BuildEnvelope(settings, parent, clock, {}, env);
@@ -404,6 +462,83 @@ TraceContext TraceOf(const google::protobuf::Message& message) {
   TraceContext trace;
   if (!trace.SetTraceId(trace_id).ok()) return {};
   return trace;
+}
+
+std::optional<std::string_view> EnvelopeTypeInBytes(std::string_view serialized,
+                                                    int envelope_field_number) {
+  std::optional<std::string_view> type;
+  size_t pos = 0;
+  WireField field;
+  while (pos < serialized.size()) {
+    if (!NextField(serialized, &pos, &field)) return std::nullopt;
+    if (field.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED ||
+        field.number != static_cast<uint32_t>(envelope_field_number)) {
+      continue;
+    }
+    size_t inner = 0;
+    WireField f;
+    while (inner < field.value.size()) {
+      if (!NextField(field.value, &inner, &f)) return std::nullopt;
+      if (f.number == kType && f.wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED)
+        type = f.value;
+    }
+  }
+  if (type.has_value() && !LooksLikeTypeName(*type)) return std::nullopt;
+  return type;
+}
+
+const google::protobuf::Descriptor* FindEnvelopeType(
+    std::string_view serialized,
+    const std::function<const google::protobuf::Descriptor*(std::string_view)>& find_type) {
+  // The distinct length-delimited top-level fields, in order (a few; more are not examined).
+  constexpr size_t kMaxCandidates = 16;
+  std::array<uint32_t, kMaxCandidates> candidates{};
+  size_t count = 0;
+  size_t pos = 0;
+  WireField field;
+  while (pos < serialized.size() && count < kMaxCandidates) {
+    if (!NextField(serialized, &pos, &field)) break;
+    if (field.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) continue;
+    if (std::find(candidates.begin(), candidates.begin() + count, field.number) !=
+        candidates.begin() + count) {
+      continue;
+    }
+    candidates[count++] = field.number;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const int number = static_cast<int>(candidates[i]);
+    std::optional<std::string_view> name = EnvelopeTypeInBytes(serialized, number);
+    if (!name.has_value() || name->empty()) continue;
+    const Descriptor* type = find_type(*name);
+    const FieldDescriptor* envelope = type != nullptr ? FindEnvelopeField(type) : nullptr;
+    if (envelope != nullptr && envelope->number() == number) return type;
+  }
+  return nullptr;
+}
+
+std::optional<std::string_view> EnvelopeUuidInBytes(std::string_view serialized) {
+  size_t pos = 0;
+  WireField field;
+  while (pos < serialized.size()) {
+    if (!NextField(serialized, &pos, &field)) return std::nullopt;
+    if (field.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) continue;
+    std::string_view uuid;
+    bool typed = false;
+    size_t inner = 0;
+    WireField f;
+    bool walks = true;
+    while (inner < field.value.size()) {
+      if (!NextField(field.value, &inner, &f)) {
+        walks = false;
+        break;
+      }
+      if (f.wire_type != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) continue;
+      if (f.number == kUuid) uuid = f.value;
+      if (f.number == kType) typed = LooksLikeTypeName(f.value);
+    }
+    if (walks && typed && uuid.size() == 36) return uuid;
+  }
+  return std::nullopt;
 }
 
 }  // namespace messagecorps

@@ -44,6 +44,14 @@ struct PendingReport {
   std::string uuid;
 };
 
+// The envelope uuid of an encoded record value ("" when it has none or does not decode).
+std::string_view UuidOfValue(std::string_view value) {
+  thread_local std::string scratch;
+  absl::StatusOr<std::string_view> payload = Unwrap(value, DetectEncoding(value), {}, &scratch);
+  if (!payload.ok()) return {};
+  return EnvelopeUuidInBytes(*payload).value_or(std::string_view());
+}
+
 // A transactional API error as a status (see producer.h for what callers do with each kind). Takes
 // ownership of `e`.
 absl::Status TransactionError(rd_kafka_error_t* e, std::string_view what) {
@@ -68,6 +76,8 @@ absl::Status TransactionError(rd_kafka_error_t* e, std::string_view what) {
 
 std::string_view HeaderModeName(HeaderMode mode) {
   switch (mode) {
+    case HeaderMode::kTraceparent:
+      return "traceparent";
     case HeaderMode::kStandard:
       return "standard";
     case HeaderMode::kCompact:
@@ -79,11 +89,13 @@ std::string_view HeaderModeName(HeaderMode mode) {
 }
 
 absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name) {
-  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
+  for (HeaderMode mode :
+       {HeaderMode::kTraceparent, HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
     if (absl::EqualsIgnoreCase(AsAbsl(name), AsAbsl(HeaderModeName(mode)))) return mode;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown header mode \"", AsAbsl(name),
-                                                 "\" (expected standard, compact or none)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown header mode \"", AsAbsl(name),
+                   "\" (expected traceparent, standard, compact or none)"));
 }
 
 SendOptions SendOptions::DerivedFrom(const ReceivedMessage& received) {
@@ -166,6 +178,10 @@ struct Producer::Impl : internal::ClientCore {
             rd_kafka_header_get_last(hdrs, "ce_id", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
             value) {
           report.uuid.assign(static_cast<const char*>(value), size);
+        } else if (m->payload != nullptr) {
+          // No ce_id (the default header set): the envelope in the value has the uuid.
+          report.uuid.assign(
+              UuidOfValue(std::string_view(static_cast<const char*>(m->payload), m->len)));
         }
       }
       if (pending && pending->use_promise) {
@@ -283,9 +299,10 @@ struct Producer::Impl : internal::ClientCore {
 
     internal::HeadersHandle headers;
     if (config.headers != HeaderMode::kNone || options.headers) {
-      const size_t envelope_headers = config.headers == HeaderMode::kStandard  ? 8
-                                      : config.headers == HeaderMode::kCompact ? 3
-                                                                               : 0;
+      const size_t envelope_headers = config.headers == HeaderMode::kStandard      ? 8
+                                      : config.headers == HeaderMode::kCompact     ? 3
+                                      : config.headers == HeaderMode::kTraceparent ? 3
+                                                                                   : 0;
       headers.reset(
           rd_kafka_headers_new(envelope_headers + (options.headers ? options.headers->size() : 0)));
     }
@@ -295,7 +312,10 @@ struct Producer::Impl : internal::ClientCore {
                           static_cast<ssize_t>(v.size()));
     };
     const std::string& type_name = message.GetDescriptor()->full_name();
-    if (config.headers == HeaderMode::kStandard) {
+    if (config.headers == HeaderMode::kTraceparent) {
+      ForEachTraceparentHeader(env, type_name, HasEnvelopeField(message.GetDescriptor()),
+                               encoding.encoding, buffer, add);
+    } else if (config.headers == HeaderMode::kStandard) {
       ForEachEnvelopeHeader(env, type_name, encoding.encoding, ce_source, add);
     } else if (config.headers == HeaderMode::kCompact) {
       ForEachCompactHeader(env, type_name, encoding.encoding, add);

@@ -186,52 +186,102 @@ void ReceivedMessageAccess::SetDecodeStatus(ReceivedMessage& r, absl::Status sta
 
 void ReceivedMessageAccess::Decode(ReceivedMessage& r, const TypeRegistry& registry,
                                    const DecodeLimits& limits, MessagePool* pool) {
+  // The value says what it is; librdkafka's header API (which parses and allocates the header
+  // list of the record on first use) is called only where the value cannot tell: an ambiguous
+  // encoding, a type without an envelope, a record without a type in its envelope (the
+  // original's), a trace the envelope lacks.
   const rd_kafka_message_t* m = r.record_.get();
   std::string_view value = r.value();
   std::string_view topic = r.topic();
+  const TopicBinding* binding = registry.Find(topic);
+  const google::protobuf::Descriptor* type = binding != nullptr ? binding->type : nullptr;
 
+  // Encoding: from the bytes; the mcorps-encoding header decides when the bytes allow two.
   r.encoding_ = DetectEncoding(value);
-  if (auto h = HeaderOf(r, m, kEncodingHeader)) {
-    auto parsed = ParseEncoding(*h);
-    if (parsed.ok()) r.encoding_ = *parsed;
+  bool header_read = false;
+  auto encoding_from_header = [&]() -> bool {
+    header_read = true;
+    if (auto h = HeaderOf(r, m, kEncodingHeader)) {
+      if (auto parsed = ParseEncoding(*h); parsed.ok() && *parsed != r.encoding_) {
+        r.encoding_ = *parsed;
+        return true;
+      }
+    }
+    return false;
+  };
+  if (EncodingAmbiguous(value, type)) encoding_from_header();
+  thread_local std::string scratch;
+  absl::StatusOr<std::string_view> payload = Unwrap(value, r.encoding_, limits, &scratch);
+  // Taken for seed by its first bytes but no zlib stream: a raw value of a field the bound type
+  // does not know (a newer schema), which its producer marks with the header.
+  if (!payload.ok() && !header_read && r.encoding_ == Encoding::kSeed && encoding_from_header()) {
+    payload = Unwrap(value, r.encoding_, limits, &scratch);
+  }
+  if (!payload.ok()) {
+    r.decode_status_ = WithContext(
+        payload.status(), absl::StrCat(AsAbsl(topic), "[", r.partition(), "]@", r.offset()));
+    return;
   }
 
-  const google::protobuf::Descriptor* type = nullptr;
-  const TopicBinding* binding = registry.Find(topic);
-  if (binding) type = binding->type;
-  if (auto ce_type = HeaderOf(r, m, kTypeHeader)) {
-    if (type == nullptr) {
-      type = registry.FindType(*ce_type);
-    } else if (AsAbsl(*ce_type) != type->full_name()) {
-      r.decode_status_ =
-          MakeError(absl::StatusCode::kInvalidArgument,
-                    absl::StrCat("record in ", AsAbsl(topic), " says it is a ", AsAbsl(*ce_type),
-                                 " (ce_type) but the topic carries ", type->full_name()),
-                    ErrorReason::kWrongType);
-      return;
+  // Type: the envelope's `type` in the value, else the ce_type header (types without an envelope,
+  // records of the original), checked against the topic's binding.
+  std::string_view claimed;
+  const char* claimed_by = "";
+  const google::protobuf::FieldDescriptor* envelope =
+      type != nullptr ? EnvelopeField(type) : nullptr;
+  if (envelope != nullptr) {
+    if (auto in_value = EnvelopeTypeInBytes(*payload, envelope->number())) {
+      claimed = *in_value;
+      claimed_by = "_message_data.type";
     }
   }
+  auto find_type = [&registry](std::string_view name) { return registry.FindType(name); };
+  auto from_other_envelope = [&]() {
+    // Without a header, another type's envelope (at its own field number) still names it.
+    if (const google::protobuf::Descriptor* found = FindEnvelopeType(*payload, find_type)) {
+      claimed = AsStd(found->full_name());
+      claimed_by = "_message_data.type";
+    }
+  };
+  // A record on a topic without a binding: its envelope first (no header read for our records).
+  if (claimed.empty() && type == nullptr) from_other_envelope();
+  if (claimed.empty()) {
+    if (auto ce_type = HeaderOf(r, m, kTypeHeader); ce_type.has_value() && !ce_type->empty()) {
+      claimed = *ce_type;
+      claimed_by = "ce_type";
+    } else if (type != nullptr) {
+      from_other_envelope();
+    }
+  }
+  if (type == nullptr && !claimed.empty()) {
+    type = registry.FindType(claimed);
+  } else if (type != nullptr && !claimed.empty() && AsAbsl(claimed) != type->full_name()) {
+    r.decode_status_ =
+        MakeError(absl::StatusCode::kInvalidArgument,
+                  absl::StrCat("record in ", AsAbsl(topic), " says it is a ", AsAbsl(claimed), " (",
+                               claimed_by, ") but the topic carries ", type->full_name()),
+                  ErrorReason::kWrongType);
+    return;
+  }
   if (type == nullptr) {
-    r.decode_status_ = MakeError(absl::StatusCode::kNotFound,
-                                 absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
-                                              " (and the record names none known in ce_type)"),
-                                 ErrorReason::kNoTypeBound);
+    r.decode_status_ = MakeError(
+        absl::StatusCode::kNotFound,
+        absl::StrCat("no message type is bound to topic ", AsAbsl(topic),
+                     " (and the record names none known in _message_data.type or ce_type)"),
+        ErrorReason::kNoTypeBound);
     return;
   }
   std::unique_ptr<google::protobuf::Message> message = pool ? pool->Take(type) : nullptr;
   const bool reused = message != nullptr;
   if (!reused) message = registry.NewMessage(type);
-  thread_local std::string scratch;
-  absl::Status s = reused
-                       ? DecodeInto(value, r.encoding_, message.get(), limits, &scratch)
-                       : messagecorps::Decode(value, r.encoding_, message.get(), limits, &scratch);
+  absl::Status s = ParsePayload(*payload, r.encoding_, message.get(), /*merge=*/reused);
   if (!s.ok()) {
     r.decode_status_ =
         WithContext(s, absl::StrCat(AsAbsl(topic), "[", r.partition(), "]@", r.offset()));
     return;
   }
   // Pooled only when small: a cleared message keeps its string capacity.
-  const size_t parsed = r.encoding_ == Encoding::kSeed ? message->ByteSizeLong() : value.size();
+  const size_t parsed = payload->size();
   internal::MessageReturn back;
   if (pool != nullptr && m != nullptr && parsed <= kMaxPooledMessageBytes) {
     back.client = r.record_.get_deleter().client;

@@ -34,8 +34,9 @@ struct ReceivedMessageAccess {
   // A record made of `fields` (no consumer behind it).
   static ReceivedMessage FromFields(LocalRecord fields);
 
-  // Decodes the value as a Consumer does: encoding from the mcorps-encoding header, else from the
-  // content; type from `registry` (topic binding, checked against ce_type) or ce_type. `pool`
+  // Decodes the value as a Consumer does: encoding from the content (the mcorps-encoding header
+  // when the content is ambiguous); type from `registry` (topic binding, checked against
+  // `_message_data.type` in the value, else ce_type) or from those. `pool`
   // (may be null) provides and takes back message objects; it must live inside the record's
   // client state. Sets decode_status(), message(), encoding() and trace().
   static void Decode(ReceivedMessage& r, const TypeRegistry& registry, const DecodeLimits& limits,

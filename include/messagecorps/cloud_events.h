@@ -7,11 +7,15 @@
 //   ce_type         the full protobuf message name, e.g. "protobuf.data.Image"
 //   ce_time         the envelope iso_date (RFC 3339)
 //   content-type    "application/x-protobuf" for raw, "application/vnd.messagecorps.seed+zlib" for
-//                   seed, "application/vnd.confluent.protobuf" for confluent (a `; proto=<type>` suffix
-//                   names the message type)
+//                   seed, "application/vnd.confluent.protobuf" for confluent (a `; proto=<type>`
+//                   suffix names the message type)
 //   traceparent     W3C: 00-<trace-id>-<span-id>-01 (trace-id = the envelope trace_id)
 //   mcorps-encoding seed | raw | confluent (what the decoder looks at first)
-// Records from the original (no headers at all) are still understood: detection falls back to content.
+// That full set is HeaderMode::kStandard; the default mode (kTraceparent) sends traceparent only,
+// the record's value naming its type (`_message_data.type`) and encoding (its first bytes);
+// receivers read the value first and a header only where the value cannot tell (codec.h,
+// consumer.h). Records from the original (no headers at all) are still understood: detection falls
+// back to content.
 //
 // Thread-safety: pure functions. Allocation: ForEachEnvelopeHeader passes views into `envelope` and
 // static strings, it allocates only when `source` is not cached (see below).
@@ -54,9 +58,9 @@ inline constexpr std::string_view kDlqOffset = "mcorps-dlq-original-offset";
 // The content-type value for an encoding (without the "; proto=" suffix).
 std::string_view ContentTypeFor(Encoding encoding);
 
-// Calls `emit(key, value)` for each envelope header of a record of type `type_name` with `encoding`.
-// `source` is the precomputed ce_source ("/messagecorps/<service>"; see CloudEventsSource) so no
-// allocation happens per message.
+// Calls `emit(key, value)` for each envelope header of a record of type `type_name` with
+// `encoding`. `source` is the precomputed ce_source ("/messagecorps/<service>"; see
+// CloudEventsSource) so no allocation happens per message.
 void ForEachEnvelopeHeader(const Envelope& envelope, std::string_view type_name, Encoding encoding,
                            std::string_view source,
                            const std::function<void(std::string_view, std::string_view)>& emit);
@@ -66,6 +70,16 @@ void ForEachEnvelopeHeader(const Envelope& envelope, std::string_view type_name,
 void ForEachCompactHeader(const Envelope& envelope, std::string_view type_name, Encoding encoding,
                           const std::function<void(std::string_view, std::string_view)>& emit);
 
+// The traceparent set (HeaderMode::kTraceparent, the default): `traceparent` only, as
+// OpenTelemetry's Kafka instrumentations send, for a record whose value says the rest — its type in
+// `_message_data.type` (`type_in_value`), its encoding by its first bytes (DetectEncoding on
+// `value`, the encoded record value). Where the value cannot say it, the header that can is added:
+// ce_type for a type without an envelope field, mcorps-encoding for a value whose bytes read as
+// another encoding (a raw message starting like a zlib header).
+void ForEachTraceparentHeader(const Envelope& envelope, std::string_view type_name,
+                              bool type_in_value, Encoding encoding, std::string_view value,
+                              const std::function<void(std::string_view, std::string_view)>& emit);
+
 // "/messagecorps/<service>"
 std::string CloudEventsSource(std::string_view service);
 
@@ -74,13 +88,14 @@ std::optional<std::string_view> FindHeader(const Headers& headers, std::string_v
 
 // What the headers of a received record say (all optional: the original sent none).
 struct ReceivedHeaders {
-  std::optional<Encoding> encoding;    // from mcorps-encoding, else content-type
-  std::optional<std::string> type;     // ce_type, or content-type's proto= parameter
-  std::optional<std::string> id;       // ce_id
-  std::optional<std::string> source;   // ce_source
-  std::optional<std::string> time;     // ce_time
-  std::optional<TraceContext> trace;   // a valid traceparent
-  std::vector<std::string> problems;   // malformed values found (e.g. a bad traceparent), never fatal
+  std::optional<Encoding> encoding;   // from mcorps-encoding, else content-type
+  std::optional<std::string> type;    // ce_type, or content-type's proto= parameter
+  std::optional<std::string> id;      // ce_id
+  std::optional<std::string> source;  // ce_source
+  std::optional<std::string> time;    // ce_time
+  std::optional<TraceContext> trace;  // a valid traceparent
+  // Malformed values found (e.g. a bad traceparent), never fatal.
+  std::vector<std::string> problems;
 };
 ReceivedHeaders ParseHeaders(const Headers& headers);
 

@@ -3,19 +3,22 @@
 // Three encodings, chosen per topic (TopicOptions) and detected on receive:
 //   kSeed      zlib (RFC 1950: deflate with zlib header, default level) of the serialized message —
 //              the original MessageCorps wire format, byte-compatible with Python's zlib.compress.
-//   kRaw       the serialized message as is. Kafka-level lz4/zstd compression is set on the producer
+//   kRaw       the serialized message as is. Kafka-level lz4/zstd compression is set on the
+//   producer
 //              (`compression.type`), not here.
 //   kConfluent Confluent Schema Registry framing: magic byte 0x00, 4-byte big-endian schema id, the
-//              message-index path as zigzag varints (count first), the `[0]` path written as a single
-//              0 byte, then the serialized message.
-// Detection on receive: the `mcorps-encoding` / content-type header first; without headers (records of
-// the original) by content: a valid zlib header (0x78 + FCHECK) means seed, a 0x00 first byte means
-// confluent, anything else raw.
+//              message-index path as zigzag varints (count first), the `[0]` path written as a
+//              single 0 byte, then the serialized message.
+// Detection on receive: the `mcorps-encoding` / content-type header first; without headers (records
+// of the original) by content: a valid zlib header (0x78 + FCHECK) means seed, a 0x00 first byte
+// means confluent, anything else raw.
 //
 // Every malformed input is an error value (never a crash, never an exception):
-//   kInvalidArgument   truncated/corrupt zlib, bad Confluent magic, bad varint, a payload that does not
+//   kInvalidArgument   truncated/corrupt zlib, bad Confluent magic, bad varint, a payload that does
+//   not
 //                      parse as the expected type
-//   kResourceExhausted the record is larger than DecodeLimits::max_record_bytes, or the decompressed
+//   kResourceExhausted the record is larger than DecodeLimits::max_record_bytes, or the
+//   decompressed
 //                      size would exceed DecodeLimits::max_decoded_bytes (zlib bomb); reason
 //                      kDecodeLimit (error.h)
 //
@@ -35,6 +38,7 @@
 #include "absl/status/statusor.h"
 
 namespace google::protobuf {
+class Descriptor;
 class Message;
 class MessageLite;
 }  // namespace google::protobuf
@@ -90,6 +94,15 @@ absl::Status EncodeSerialized(std::string_view serialized, const EncodeOptions& 
 // original, which only wrote seed.
 Encoding DetectEncoding(std::string_view value);
 
+// True when `value` alone does not settle its encoding for a message of `type`: it starts with a
+// zlib header (DetectEncoding says seed) and a raw `type` message could start with the same bytes,
+// i.e. `type` has a field 15 of a varint type (tag byte 0x78), or `type` is null (unknown). A
+// receiver reads the `mcorps-encoding` header for such a value only. Every other value has one
+// possible encoding: a Confluent frame starts with 0x00 (never a protobuf tag), zlib with 0x78 +
+// FCHECK, and a raw message that starts otherwise is neither. (A header naming another encoding
+// than the bytes allow could only make decoding fail.)
+bool EncodingAmbiguous(std::string_view value, const google::protobuf::Descriptor* type);
+
 // The Confluent framing of a value. kInvalidArgument for a bad magic byte, a header shorter than 6
 // bytes, a truncated or overlong (> 5 bytes / 32 bits) varint, a negative index count or index, or
 // a count larger than the bytes left.
@@ -106,6 +119,12 @@ absl::StatusOr<ConfluentFrame> ParseConfluentFrame(std::string_view value);
 // may be null except for kSeed (kInvalidArgument); `value` must not point into *scratch.
 absl::StatusOr<std::string_view> Unwrap(std::string_view value, Encoding encoding,
                                         const DecodeLimits& limits, std::string* scratch);
+
+// Parses `payload`, what Unwrap returned for a value of `encoding`, into *out: cleared first (and
+// again on failure) when `merge` is false, merged into it as DecodeInto does when true.
+// kInvalidArgument naming the encoding, the size and the type when the bytes do not parse.
+absl::Status ParsePayload(std::string_view payload, Encoding encoding,
+                          google::protobuf::Message* out, bool merge);
 
 // Unwrap + parse into *out (cleared first). A parse failure is kInvalidArgument naming the type.
 absl::Status Decode(std::string_view value, Encoding encoding, google::protobuf::Message* out,

@@ -200,7 +200,12 @@ class ReceivedMessage {
   Headers headers() const;       // copies every header
   std::optional<std::string_view> header(std::string_view key) const;  // last value, no copy
 
-  // The encoding the value was decoded with (from headers, else detected from content).
+  // The encoding the value was decoded with: detected from the content; the mcorps-encoding
+  // header decides only when the bytes allow two encodings (codec.h, EncodingAmbiguous).
+  // Headers are read from the record only when asked for (headers(), header()) or needed to
+  // decode: decoding reads the type from `_message_data.type` in the value, and a header only
+  // for a type without an envelope, a record without a type in it (the original's), an
+  // ambiguous encoding, or a trace the envelope lacks.
   Encoding encoding() const { return encoding_; }
   // OK, or why the value could not be decoded (kInvalidArgument: malformed; kNotFound: no type
   // bound to the topic; kResourceExhausted: over DecodeLimits). GetErrorReason (error.h) tells

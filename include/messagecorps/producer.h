@@ -90,17 +90,29 @@ struct DeliveryReport {
 using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 
 // Which standard headers a record carries.
+//
+// The default, kTraceparent, sends one header: the record's value already names its type
+// (`_message_data.type`, envelope.h) and its encoding (its first bytes, codec.h), so the only fact
+// left for a header is the trace, in the form OpenTelemetry's Kafka instrumentations read and
+// write. Every header costs librdkafka an allocation on both sides and the consumer a parse; the
+// eight of kStandard cost more than a small record's value (BENCHMARKS.md, scripts/bench). Full
+// CloudEvents binary mode, for consumers that need ce_* headers, is one setting away (kStandard;
+// `mcorps produce --headers standard`). Receivers of this library understand every mode, and the
+// original's header-less records.
 enum class HeaderMode {
-  kStandard,  // CloudEvents + traceparent + mcorps-encoding (default)
-  // ce_type + traceparent + mcorps-encoding only: what messagecorps consumers read (type check,
-  // trace, encoding), for high rates of small records, where the eight standard headers cost more
-  // than the value (BENCHMARKS.md). Not a valid CloudEvent: CloudEvents consumers need
+  // traceparent only (default); plus ce_type for a type without a `_message_data` field, and
+  // mcorps-encoding for the rare raw value whose first bytes look like zlib
+  // (ForEachTraceparentHeader in cloud_events.h).
+  kTraceparent,
+  kStandard,  // CloudEvents binary mode + traceparent + mcorps-encoding (cloud_events.h)
+  // ce_type + traceparent + mcorps-encoding only: the messagecorps consumers of before the type
+  // travelled in the value read these. Not a valid CloudEvent: CloudEvents consumers need
   // ce_specversion, ce_id and ce_source.
   kCompact,
   kNone,  // none: exactly the original's records (value only), plus SendOptions::headers
 };
 
-// "standard", "compact", "none"
+// "traceparent", "standard", "compact", "none"
 std::string_view HeaderModeName(HeaderMode mode);
 // Parses one of those names (case-insensitive); kInvalidArgument naming the value otherwise.
 absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name);
@@ -112,7 +124,7 @@ absl::StatusOr<HeaderMode> ParseHeaderMode(std::string_view name);
 struct ProducerOptions {
   // Who is sending; default from the environment (LOG_TAG_SERVICE, ENVIRONMENT).
   std::optional<EnvelopeSettings> envelope;
-  HeaderMode headers = HeaderMode::kStandard;
+  HeaderMode headers = HeaderMode::kTraceparent;
   // Called for every record that has no per-send callback or future.
   DeliveryCallback on_delivery;
   // How long Send waits for local queue space before kResourceExhausted.

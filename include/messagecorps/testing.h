@@ -50,8 +50,9 @@ struct RecordFields {
 };
 
 // A record whose value is `value`, exactly as given, decoded as a Consumer decodes it: the
-// encoding from the mcorps-encoding header, else detected; the type from `registry` (null: the
-// seed defaults, VideoStream -> Image, Predictions -> Prediction) or from a ce_type header.
+// encoding detected from the bytes (the mcorps-encoding header where they are ambiguous); the
+// type from `registry` (null: the seed defaults, VideoStream -> Image, Predictions -> Prediction)
+// or named by the value's `_message_data.type`, else by a ce_type header.
 // Malformed values give a record without message() whose decode_status() says why.
 ReceivedMessage MakeReceivedRecord(std::string_view value, const RecordFields& fields = {},
                                    const TypeRegistry* registry = nullptr,

@@ -114,7 +114,9 @@ TEST_F(McorpsProduceConsume, ThousandJsonLinesComeBackFieldByField) {
     ASSERT_EQ(record["type"], "protobuf.data.Image") << record.dump();
     EXPECT_EQ(record["topic"], topic);
     EXPECT_EQ(record["encoding"], "seed");
-    EXPECT_EQ(record["headers"]["ce_type"], "protobuf.data.Image");
+    // The default header set: the trace only; the type came from the value's envelope.
+    EXPECT_EQ(record["headers"].size(), 1u) << record["headers"].dump();
+    EXPECT_TRUE(record["headers"].contains("traceparent"));
     const Json& message = record["message"];
     const std::string frame = message["frame"];
     ASSERT_EQ(sent.count(frame), 1u) << "unexpected or repeated frame " << frame;
@@ -174,7 +176,8 @@ TEST_F(McorpsProduceConsume, TypeNotCompiledInRoundTripsThroughDescriptorSetAndP
   RunResult by_proto = Produce(topic, proto, reading.dump() + "\n");
   ASSERT_EQ(by_proto.exit_code, 0) << Describe(by_proto);
 
-  // The record names its type (ce_type): the descriptors alone suffice to decode it.
+  // The record names its type (ce_type, for a type without an envelope): the descriptors alone
+  // suffice to decode it.
   for (const auto& schema : {std::vector<std::string>{"--descriptors", MCORPS_ACME_DESCRIPTOR_SET},
                              std::vector<std::string>{"--proto-path", kSource + "/tests/data/proto",
                                                       "--proto", "acme/sensor.proto"}}) {
@@ -419,7 +422,7 @@ TEST_F(McorpsProduceConsume, KeysHeadersAndTraceFilter) {
 // --header-mode: which standard headers the records carry; a bad mode is a usage error.
 TEST_F(McorpsProduceConsume, HeaderModes) {
   const std::string topic = NewTopic("mcorps-header-mode");
-  for (const char* mode : {"standard", "compact", "none"}) {
+  for (const char* mode : {"standard", "compact", "none", "traceparent"}) {
     RunResult r = Produce(topic, {"--type", "protobuf.data.Image", "--header-mode", mode},
                           "{\"frame\": \"1\"}\n");
     ASSERT_EQ(r.exit_code, 0) << mode << ": " << Describe(r);
@@ -430,7 +433,7 @@ TEST_F(McorpsProduceConsume, HeaderModes) {
   EXPECT_THAT(bad.err, HasSubstr("--header-mode"));
 
   std::vector<Json> records = ConsumeJson(topic, {"--type", "protobuf.data.Image"});
-  ASSERT_EQ(records.size(), 3u);
+  ASSERT_EQ(records.size(), 4u);
   EXPECT_TRUE(records[0]["headers"].contains("ce_specversion"));
   EXPECT_TRUE(records[0]["headers"].contains("content-type"));
   EXPECT_FALSE(records[1]["headers"].contains("ce_specversion"));
@@ -438,6 +441,9 @@ TEST_F(McorpsProduceConsume, HeaderModes) {
   EXPECT_TRUE(records[1]["headers"].contains("traceparent"));
   EXPECT_TRUE(!records[2].contains("headers") || records[2]["headers"].empty())
       << records[2].dump();
+  EXPECT_EQ(records[3]["headers"].size(), 1u) << records[3]["headers"].dump();
+  EXPECT_TRUE(records[3]["headers"].contains("traceparent"));
+  for (const Json& record : records) EXPECT_EQ(record["type"], "protobuf.data.Image");
   for (const Json& r : records) EXPECT_EQ(r["message"]["frame"], "1") << r.dump();
 }
 

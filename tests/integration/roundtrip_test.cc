@@ -155,7 +155,10 @@ TEST(RoundTrip, ImageCarriesEnvelopeAndStandardHeaders) {
   const std::string topic_name = UniqueName("image-envelope");
   CreateTopicOrFail(brokers, topic_name, 1);
   Topic<protobuf::data::Image> topic(topic_name);
-  auto producer = MakeProducer(brokers);
+  // CloudEvents binary mode is one setting away from the default (traceparent only).
+  ProducerConfig standard;
+  standard.headers = HeaderMode::kStandard;
+  auto producer = MakeProducer(brokers, standard);
   protobuf::data::Image image;
   image.set_image_data("pixels");
   image.set_height(480);

@@ -301,7 +301,8 @@ TEST(CloudEvents, ProblemQuotesAreBoundedAndEscaped) {
 
 // Which header set a producer sends, by name (mcorps produce --header-mode, the benchmarks).
 TEST(HeaderMode, NamesParseBackCaseInsensitivelyAndUnknownOnesAreRefused) {
-  for (HeaderMode mode : {HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
+  for (HeaderMode mode :
+       {HeaderMode::kTraceparent, HeaderMode::kStandard, HeaderMode::kCompact, HeaderMode::kNone}) {
     auto parsed = ParseHeaderMode(HeaderModeName(mode));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, mode);
@@ -313,7 +314,8 @@ TEST(HeaderMode, NamesParseBackCaseInsensitivelyAndUnknownOnesAreRefused) {
     auto parsed = ParseHeaderMode(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(parsed.status().message().find("standard, compact or none"), std::string::npos)
+    EXPECT_NE(parsed.status().message().find("traceparent, standard, compact or none"),
+              std::string::npos)
         << parsed.status();
   }
 }

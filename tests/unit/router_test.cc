@@ -597,7 +597,10 @@ TEST_F(RouterOnEmbeddedBroker, FailingHandlerGoesToDeadLetterWithItsReason) {
     // Original value and headers are kept: the DLQ record still decodes as the Image it was.
     ASSERT_TRUE(m.decode_status().ok()) << m.decode_status();
     EXPECT_EQ(m.As<Image>()->frame() % 2, 1);
-    EXPECT_EQ(m.header(header::kType).value_or(""), "protobuf.data.Image");
+    // The default header set (traceparent) is kept, and the value still names its type.
+    EXPECT_EQ(m.header(header::kTraceparent).value_or("").substr(3, 32),
+              m.As<Image>()->_message_data().trace_id());
+    EXPECT_EQ(m.As<Image>()->_message_data().type(), "protobuf.data.Image");
   }
 }
 

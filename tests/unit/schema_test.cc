@@ -46,6 +46,10 @@ TEST(SeedSchema, MessageDataHasTheOriginalFieldNumbers) {
                    {"offset", 6, FieldDescriptor::TYPE_INT64},
                    {"partition", 7, FieldDescriptor::TYPE_INT64},
                    {"trace_id", 8, FieldDescriptor::TYPE_STRING}});
+  // messagecorps additions, after the original's numbers (old readers skip them).
+  ExpectFields(d, {{"span_id", 9, FieldDescriptor::TYPE_STRING},
+                   {"parent_span_id", 10, FieldDescriptor::TYPE_STRING},
+                   {"type", 11, FieldDescriptor::TYPE_STRING}});
 }
 
 TEST(SeedSchema, EnvironmentEnumValues) {

@@ -41,7 +41,7 @@ struct ProduceOptions {
   std::string key_delimiter;
   std::vector<std::string> headers;
   std::string encoding;
-  std::string header_mode = "standard";
+  std::string header_mode = "traceparent";
   int32_t schema_id = 0;
   int32_t partition = -1;
   std::string file = "-";
@@ -430,10 +430,11 @@ Command AddProduceCommand(CLI::App& parent) {
                   "Value encoding (default: the topic's binding, else seed)")
       ->check(CLI::IsMember({"seed", "raw", "confluent"}, CLI::ignore_case));
   app->add_option("--header-mode", options->header_mode,
-                  "Standard headers: standard (CloudEvents + traceparent + mcorps-encoding), "
+                  "Standard headers: traceparent (default: the trace only; the value names its "
+                  "type and encoding), standard (CloudEvents + traceparent + mcorps-encoding), "
                   "compact (ce_type + traceparent + mcorps-encoding) or none (the original's "
                   "records: value only)")
-      ->check(CLI::IsMember({"standard", "compact", "none"}));
+      ->check(CLI::IsMember({"traceparent", "standard", "compact", "none"}));
   app->add_option("--schema-id", options->schema_id, "Schema Registry id (--encoding confluent)")
       ->check(CLI::PositiveNumber);
   app->add_option("--count", options->count,
