@@ -189,7 +189,9 @@ def publish_stream_flow_control(channel, topic):
     m = messages_from_reflection(channel)
     stream_method = method(channel, "stream_stream", "PublishStream", m["PublishRequest"],
                            m["PublishResponse"])
-    offered, filler = 5000, "x" * 2000  # 10 MB: more than any transport buffer
+    # 40 MB: far more than the transport buffers (gRPC's flow-control windows grow with its
+    # bandwidth estimate: 4-10 MB of these were seen taken before the plateau)
+    offered, filler = 20000, "x" * 2000
     written = [0]
 
     def requests():
