@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,7 @@
 namespace {
 
 using messagecorps::Encoding;
+using protobuf::data::Image;
 
 // The limit is small so that zlib bombs are cheap to hit and memory stays low under ASan.
 constexpr size_t kLimit = 1 << 20;
@@ -67,12 +69,33 @@ void FuzzDecode(std::string_view value, Encoding encoding) {
     FUZZ_CHECK(back.ok() && *back == *payload);
   }
 
-  protobuf::data::Image image;
+  // The wire-format walks a consumer does before parsing (the type and uuid an envelope names).
+  const int envelope_number = messagecorps::EnvelopeField(Image::descriptor())->number();
+  std::optional<std::string_view> walked_type;
+  if (payload.ok()) {
+    walked_type = messagecorps::EnvelopeTypeInBytes(*payload, envelope_number);
+    if (walked_type) {
+      FUZZ_CHECK(walked_type->data() >= payload->data() &&
+                 walked_type->data() + walked_type->size() <= payload->data() + payload->size());
+    }
+    const auto* found = messagecorps::FindEnvelopeType(
+        *payload, [](std::string_view name) -> const google::protobuf::Descriptor* {
+          return name == "protobuf.data.Image" ? Image::descriptor() : nullptr;
+        });
+    FUZZ_CHECK(found == nullptr || found == Image::descriptor());
+    const std::optional<std::string_view> uuid = messagecorps::EnvelopeUuidInBytes(*payload);
+    FUZZ_CHECK(!uuid || uuid->size() == 36);
+  }
+
+  Image image;
   const absl::Status s = messagecorps::Decode(value, encoding, &image, limits, &scratch);
   CheckFailureCode(s);
   FUZZ_CHECK(s.ok() == payload.ok() || !payload.ok() ||
              s.code() == absl::StatusCode::kInvalidArgument);
   if (!s.ok()) return;
+  // What the walk found is what the parse found (protobuf merges repeated occurrences of the
+  // envelope; the last `type` wins in both).
+  FUZZ_CHECK(!walked_type || *walked_type == image._message_data().type());
 
   // The envelope, as the Consumer reads it from a decoded record.
   const messagecorps::TraceContext trace = messagecorps::TraceOf(image);
@@ -102,6 +125,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view value(reinterpret_cast<const char*>(data), size);
 
   const Encoding detected = messagecorps::DetectEncoding(value);
+  // Without a type, only a value that looks like zlib is ambiguous (the header decides then).
+  FUZZ_CHECK(messagecorps::EncodingAmbiguous(value, nullptr) == (detected == Encoding::kSeed));
+  (void)messagecorps::EncodingAmbiguous(value, Image::descriptor());
   if (detected == Encoding::kSeed) FUZZ_CHECK(size >= 2 && data[0] == 0x78);
   if (detected == Encoding::kConfluent) FUZZ_CHECK(size >= 1 && data[0] == 0);
   for (Encoding e : {Encoding::kSeed, Encoding::kRaw, Encoding::kConfluent}) FuzzDecode(value, e);
