@@ -102,7 +102,12 @@ using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 enum class HeaderMode {
   // traceparent only (default); plus ce_type for a type without a `_message_data` field, and
   // mcorps-encoding for the rare raw value whose first bytes look like zlib
-  // (ForEachTraceparentHeader in cloud_events.h).
+  // (ForEachTraceparentHeader in cloud_events.h). Why the default: the value names its type
+  // (`_message_data.type`) and its encoding (the bytes), so the consumer needs no header, and
+  // OpenTelemetry's Kafka instrumentations send traceparent alone. librdkafka allocates per
+  // header on both sides: 100 B records produce at 0.29x hand-written librdkafka + protobuf with
+  // this mode against 0.19x with kStandard on librdkafka 2.0.2 (0.43x against 0.25x on 2.14.2;
+  // BENCHMARKS.md, "The traceparent default").
   kTraceparent,
   kStandard,  // CloudEvents binary mode + traceparent + mcorps-encoding (cloud_events.h)
   // ce_type + traceparent + mcorps-encoding only: the messagecorps consumers of before the type
