@@ -257,6 +257,12 @@ def run_tracing(opts, check, workdir):
     p = Pipeline(opts.bin_dir, workdir, env)
     try:
         brokers = p.broker()
+        # A --trace-url without the placeholder is refused before anything starts.
+        bad = subprocess.run([os.path.join(opts.bin_dir, "display", "mcorps-display"),
+                              "--trace-url", f"{query}/trace"], capture_output=True, text=True,
+                             timeout=30)
+        check(bad.returncode != 0 and "{trace_id}" in bad.stderr,
+              f"mcorps-display refuses a --trace-url without {{trace_id}} (exit {bad.returncode})")
         trace_url = f"{query}/trace/{{trace_id}}"
         display_url = p.display(env={"OTEL_SERVICE_NAME": "display"},
                                 args=["--trace-url", trace_url])
