@@ -15,6 +15,7 @@
 #include "messagecorps/metrics.h"
 #include "messagecorps/string_view.h"
 #include "messagecorps/tracing.h"
+#include "router_transactions.h"
 
 namespace messagecorps {
 
@@ -49,6 +50,8 @@ struct Router::Counters {
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> commit_failures{0};
+  std::atomic<uint64_t> aborted_transactions{0};
+  std::atomic<uint64_t> producer_renewals{0};
 };
 
 ConsumerConfig RouterConsumerConfig(const RouterConfig& config) {
@@ -145,6 +148,8 @@ RouterStats Router::Stats() const {
   s.retries = counters_->retries.load();
   s.commits = counters_->commits.load();
   s.commit_failures = counters_->commit_failures.load();
+  s.aborted_transactions = counters_->aborted_transactions.load();
+  s.producer_renewals = counters_->producer_renewals.load();
   return s;
 }
 
@@ -209,25 +214,33 @@ class BatchRun {
     const RouterConfig* config;
     // Processed positions not committed yet (a refused commit is retried with the next one).
     Uncommitted* uncommitted;
+    // Exactly-once mode: the batch is one transaction; the caller commits it (no Commit here), and
+    // what cannot be part of a committed transaction aborts the batch (Process returns why).
+    bool transactional = false;
   };
 
   BatchRun(const Env& env, std::vector<ReceivedMessage>& batch) : env_(env), batch_(batch) {
     records_.resize(batch.size());
   }
 
-  // Returns the counts to add once the batch is committed (or an error: nothing committed).
+  // Returns the counts to add once the batch is committed (or an error: nothing committed; in
+  // transactional mode, the reason to abort the transaction).
   absl::Status Process(RouterStats& delta) {
     MarkSkipped(delta);
-    for (size_t i = 0; i < batch_.size(); ++i) {
+    for (size_t i = 0; i < batch_.size() && abort_.ok(); ++i) {
       if (records_[i].skipped) continue;
       Dispatch(i, delta);
     }
+    // Also after an abort request: the outputs already sent are in the log before the abort
+    // (what read_committed readers must not see).
     WaitForOutputs(delta);
-    if (absl::Status s = WaitForDeadLetters(delta); !s.ok()) return s;
+    absl::Status dead_letters = WaitForDeadLetters(delta);
+    if (!abort_.ok()) return abort_;
+    if (!dead_letters.ok()) return dead_letters;
     for (const auto& r : records_) {
       if (!r.skipped && !r.dead_lettered) ++delta.handled;
     }
-    Commit(delta);
+    if (!env_.transactional) Commit(delta);
     return absl::OkStatus();
   }
 
@@ -290,6 +303,11 @@ class BatchRun {
         handle.SetError(result.status());
         process.SetError(result.status());
         ++delta.handler_errors;
+        if (env_.transactional && TransactionMustAbort(result.status())) {
+          abort_ = WithContext(result.status(), absl::StrCat("handler ", AsAbsl(h.name), " on ",
+                                                             Where(record), " asked to abort"));
+          return;
+        }
         DeadLetter(i, dead_letter_reason::kHandler,
                    WithContext(result.status(), absl::StrCat("handler ", AsAbsl(h.name))));
         return;  // the record is parked; its remaining handlers see it when it is replayed
@@ -355,7 +373,13 @@ class BatchRun {
           first_error = WithContext(r.status, absl::StrCat("output to ", r.topic));
         }
       }
-      if (!first_error.ok()) DeadLetter(i, dead_letter_reason::kPublish, first_error);
+      if (first_error.ok()) continue;
+      if (env_.transactional) {  // a transaction with a failed write cannot commit
+        if (abort_.ok())
+          abort_ = WithContext(first_error, absl::StrCat("output of ", Where(batch_[i])));
+      } else {
+        DeadLetter(i, dead_letter_reason::kPublish, first_error);
+      }
     }
   }
 
@@ -396,6 +420,7 @@ class BatchRun {
   std::vector<ReceivedMessage>& batch_;
   std::vector<RecordState> records_;
   std::vector<PendingDeadLetter> dead_letters_;
+  absl::Status abort_;  // transactional mode: why the batch's transaction must be aborted
 };
 
 }  // namespace
@@ -445,17 +470,39 @@ absl::Status Router::Run(std::stop_token stop) {
   std::shared_ptr<spdlog::logger> logger =
       config_.client.logger ? config_.client.logger : spdlog::default_logger();
 
-  std::unique_ptr<Producer> owned_producer;
-  Producer* producer = config_.producer_instance;
-  if (producer == nullptr) {
-    auto p = Producer::Create(RouterProducerConfig(config_));
-    if (!p.ok()) return p.status();
-    owned_producer = std::move(*p);
-    producer = owned_producer.get();
-  }
   DeadLetterConfig dc = config_.dead_letter;
   if (!dc.metrics) dc.metrics = config_.client.metrics;
-  DeadLetterPublisher dlq(*producer, std::move(dc));
+  // Exactly-once: a transactional producer (and its dead-letter publisher) that the transactions
+  // may replace; at-least-once: one producer, ours or borrowed.
+  std::unique_ptr<internal::RouterTransactions> transactions;
+  std::unique_ptr<Producer> owned_producer;
+  std::unique_ptr<DeadLetterPublisher> owned_dlq;
+  Producer* producer = nullptr;
+  if (config_.exactly_once) {
+    if (config_.producer_instance != nullptr) {
+      return absl::InvalidArgumentError(
+          "router: exactly_once needs the router's own transactional producer "
+          "(RouterConfig::producer_instance must be null)");
+    }
+    auto level = cc.properties.find("isolation.level");
+    if (level != cc.properties.end() && level->second != "read_committed") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "router: exactly_once reads read_committed, not isolation.level=", level->second));
+    }
+    cc.properties["isolation.level"] = "read_committed";
+    transactions = std::make_unique<internal::RouterTransactions>(
+        RouterProducerConfig(config_), std::move(dc), *config_.exactly_once, *logger);
+    if (absl::Status s = transactions->Start(); !s.ok()) return s;
+  } else {
+    producer = config_.producer_instance;
+    if (producer == nullptr) {
+      auto p = Producer::Create(RouterProducerConfig(config_));
+      if (!p.ok()) return p.status();
+      owned_producer = std::move(*p);
+      producer = owned_producer.get();
+    }
+    owned_dlq = std::make_unique<DeadLetterPublisher>(*producer, std::move(dc));
+  }
 
   auto consumer_or = Consumer::Create(std::move(cc));
   if (!consumer_or.ok()) return consumer_or.status();
@@ -467,8 +514,9 @@ absl::Status Router::Run(std::stop_token stop) {
   Uncommitted uncommitted;
   BatchRun::Env env;
   env.by_topic = &by_topic;
-  env.producer = producer;
-  env.dlq = &dlq;
+  env.producer = transactions ? &transactions->producer() : producer;
+  env.dlq = transactions ? &transactions->dead_letters() : owned_dlq.get();
+  env.transactional = transactions != nullptr;
   env.consumer = consumer.get();
   env.logger = logger.get();
   env.metrics = config_.client.metrics.get();
@@ -484,6 +532,69 @@ absl::Status Router::Run(std::stop_token stop) {
     counters_->commits += delta.commits;
     counters_->commit_failures += delta.commit_failures;
   };
+  // Exactly-once: one batch as one transaction (router.h). Returns an error only when the router
+  // must stop (the producer is unusable); an aborted transaction is not one: its records come
+  // again from Poll (rewound).
+  uint64_t sequence = 0;
+  auto run_transaction = [&](std::vector<ReceivedMessage>& batch) -> absl::Status {
+    std::map<PartitionKey, std::pair<int64_t, int64_t>> range;  // first, next offset
+    for (const ReceivedMessage& m : batch) {
+      auto [it, fresh] =
+          range.try_emplace({std::string(m.topic()), m.partition()}, m.offset(), m.offset() + 1);
+      if (!fresh) {
+        it->second.first = std::min(it->second.first, m.offset());
+        it->second.second = std::max(it->second.second, m.offset() + 1);
+      }
+    }
+    TransactionOutcome outcome;
+    outcome.sequence = sequence++;
+    outcome.records = batch.size();
+    if (absl::Status s = transactions->Begin(); !s.ok()) return s;
+    transaction_ = outcome.sequence;
+    RouterStats delta;
+    BatchRun run(env, batch);
+    absl::Status s = run.Process(delta);
+    bool in_commit = false;
+    if (s.ok()) {
+      std::vector<TopicPartition> next;
+      for (const auto& [key, r] : range) next.push_back({key.first, key.second, r.second});
+      in_commit = true;
+      s = transactions->Commit(next, *consumer);
+    }
+    transaction_.reset();
+    outcome.committed = s.ok();
+    outcome.status = s;
+    if (s.ok()) {
+      ++delta.commits;
+      add(delta);
+      if (config_.exactly_once->on_outcome) config_.exactly_once->on_outcome(outcome);
+      return absl::OkStatus();
+    }
+    // Aborted: only what happened regardless counts (handler errors and retries).
+    RouterStats happened;
+    happened.handler_errors = delta.handler_errors;
+    happened.retries = delta.retries;
+    add(happened);
+    ++counters_->aborted_transactions;
+    if (config_.exactly_once->on_outcome) config_.exactly_once->on_outcome(outcome);
+    // A handler's abort request is the handler's business; anything else is worth a warning.
+    logger->log(TransactionMustAbort(s) && !in_commit ? spdlog::level::info : spdlog::level::warn,
+                "router: transaction {} aborted: {}", outcome.sequence, s.ToString());
+    bool renewed = false;
+    if (absl::Status a = transactions->Abort(s, in_commit, renewed); !a.ok()) return a;
+    if (renewed) ++counters_->producer_renewals;
+    for (const auto& [key, r] : range) {
+      // Without waiting for the partition's fetcher (stuck while the partition's leader is down);
+      // the seek takes effect before the partition's next records are handed out.
+      absl::Status seek =
+          consumer->Seek({key.first, key.second, r.first}, std::chrono::milliseconds(0));
+      if (!seek.ok()) {  // revoked meanwhile: its next owner reads it from the committed offset
+        logger->warn("router: rewinding {}[{}]: {}", key.first, key.second, seek.ToString());
+      }
+    }
+    return absl::OkStatus();
+  };
+
   absl::Status result;
   while (!stop.stop_requested() && !stop_requested_.load()) {
     auto batch = consumer->Poll(config_.poll_timeout);
@@ -504,13 +615,24 @@ absl::Status Router::Run(std::stop_token stop) {
       continue;
     }
     counters_->received += batch->size();
-    BatchRun run(env, *batch);
-    absl::Status s = run.Process(delta);
-    add(delta);
-    if (!s.ok()) {
-      logger->error("router: stopping without committing the batch: {}", s.ToString());
-      result = s;
-      break;
+    if (transactions) {
+      // Handles the batch as one transaction; an aborted one is polled and handled again.
+      env.producer = &transactions->producer();
+      env.dlq = &transactions->dead_letters();
+      if (absl::Status s = run_transaction(*batch); !s.ok()) {
+        logger->error("router: stopping: {}", s.ToString());
+        result = s;
+        break;
+      }
+    } else {
+      BatchRun run(env, *batch);
+      absl::Status s = run.Process(delta);
+      add(delta);
+      if (!s.ok()) {
+        logger->error("router: stopping without committing the batch: {}", s.ToString());
+        result = s;
+        break;
+      }
     }
     if (config_.max_records > 0 &&
         counters_->handled.load() + counters_->dead_lettered.load() >= config_.max_records) {
@@ -518,7 +640,8 @@ absl::Status Router::Run(std::stop_token stop) {
       break;
     }
   }
-  if (result.ok() && !uncommitted.last_failed) {  // a failing commit is not retried on the way out
+  if (result.ok() && !transactions &&
+      !uncommitted.last_failed) {  // a failing commit is not retried on the way out
     RouterStats delta;
     CommitUncommitted(*consumer, uncommitted, *logger, delta);
     add(delta);

@@ -23,6 +23,28 @@
 // A record may be processed twice (a crash between publish and commit, a partition revoked in a
 // rebalance before the commit): handlers should be idempotent or tolerate duplicates.
 //
+// Exactly-once (RouterConfig::exactly_once, KIP-98/KIP-447): each batch is one transaction of a
+// transactional producer — the handlers' outputs, the batch's dead letters and the batch's input
+// positions (sent with the consumer's group metadata, which fences a zombie instance) are
+// committed together or not at all, and the consumer reads read_committed. So each input record's
+// outputs appear in the read_committed output exactly once, whatever process, broker or
+// coordinator dies. Per batch:
+//   1. BeginTransaction; handlers run as above; a handler error dead-letters the record *inside*
+//      the transaction; a handler error for which TransactionMustAbort() holds (e.g.
+//      MakeError(kAborted, ..., ErrorDetail{.abort_transaction = true})) asks for the whole batch
+//      to be redone instead (the handler decides: asking every time redoes it forever);
+//   2. the router waits for every output and dead letter; one the broker refused aborts the
+//      transaction (a transaction cannot commit with a failed write) — no "publish" dead letters;
+//   3. SendOffsetsToTransaction + CommitTransaction (a retriable error is tried once more).
+//   On an abort: AbortTransaction, the input rewound to the batch's first offsets, the batch
+//   polled and handled again in a new transaction (handlers see its records again: side effects
+//   outside Kafka are not undone). A transaction whose coordinator stops answering (timeouts
+//   twice) is abandoned with its producer: a new producer with the same transactional id fences
+//   it and aborts the transaction (librdkafka 2.0.2 keeps such requests queued for good, see
+//   docs/RELIABILITY.md). A fatal producer error (fenced by another instance with the same id)
+//   ends Run with that error. Counts of an aborted batch (handled, published, dead_lettered,
+//   skipped) are not added to RouterStats; its handler errors and retries are.
+//
 // skip_to_latest (for consumers that only care about the newest frame, e.g. a prediction service
 // that fell behind): of several records of one partition in a batch only the newest is handled; the
 // older ones are counted (RouterStats::skipped, Counter::kSkipped) and committed with the batch —
@@ -124,11 +146,40 @@ struct RouterStats {
   uint64_t handler_errors = 0;
   // Handler calls repeated by the Retry middleware.
   uint64_t retries = 0;
-  // Accepted commits.
+  // Accepted commits (in exactly-once mode: committed transactions).
   uint64_t commits = 0;
+  // Exactly-once mode: transactions aborted (then redone), and transactional producers replaced
+  // because their coordinator stopped answering.
+  uint64_t aborted_transactions = 0;
+  uint64_t producer_renewals = 0;
   // Refused or failed commits, and positions of revoked partitions not committed (those records
   // come again: at-least-once).
   uint64_t commit_failures = 0;
+};
+
+// What became of one transaction (exactly-once mode), reported to ExactlyOnceConfig::on_outcome.
+struct TransactionOutcome {
+  // The transaction's number in this Run, from 0 (Router::transaction() while it was open).
+  uint64_t sequence = 0;
+  bool committed = false;
+  // Input records of the batch (handled, dead-lettered or skipped) — committed or to be redone.
+  size_t records = 0;
+  // Why it was aborted (OK when committed).
+  absl::Status status;
+};
+
+// Exactly-once processing (see the file comment).
+struct ExactlyOnceConfig {
+  // The producer's transactional.id: unique per router instance and stable across its restarts
+  // (e.g. "<service>/<instance slot>"), so that a restarted instance fences its predecessor and
+  // aborts what it left open at once. Must not be empty.
+  std::string transactional_id;
+  // Bound on InitTransactions at the start of Run (the coordinator may itself be restarting).
+  std::chrono::milliseconds init_timeout{60000};
+  // Bound on each SendOffsetsToTransaction / CommitTransaction / AbortTransaction call.
+  std::chrono::milliseconds commit_timeout{30000};
+  // Called on the Run thread after each transaction is committed, or just before it is aborted.
+  std::function<void(const TransactionOutcome&)> on_outcome;
 };
 
 struct RouterConfig {
@@ -162,6 +213,10 @@ struct RouterConfig {
   std::chrono::milliseconds publish_timeout{30000};
   // Bound on leaving the group when Run ends.
   std::chrono::milliseconds close_timeout{10000};
+  // Set: exactly-once processing with a transactional producer (see the file comment). Then
+  // producer_instance must be null and the consumer's isolation.level, if set, read_committed
+  // (kInvalidArgument otherwise).
+  std::optional<ExactlyOnceConfig> exactly_once;
   // Run returns OK (after committing) once this many records were handled or dead-lettered in
   // all (checked after each batch, so a few more may have been); 0: no limit.
   uint64_t max_records = 0;
@@ -220,6 +275,10 @@ class Router {
   // The consumer while Run is active (for Lag, Assignment), else nullptr. Only safe to use from a
   // thread that knows Run is still running (e.g. from a handler).
   Consumer* consumer() const { return consumer_.load(); }
+  // Exactly-once mode: the number of the transaction open on the Run thread (as in
+  // TransactionOutcome::sequence), for a handler that marks its outputs; nullopt outside one.
+  // Only from a handler (the Run thread).
+  std::optional<uint64_t> transaction() const { return transaction_; }
 
  private:
   struct HandlerEntry {
@@ -242,6 +301,7 @@ class Router {
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<Consumer*> consumer_{nullptr};
+  std::optional<uint64_t> transaction_;
   std::unique_ptr<Counters> counters_;
 };
 
