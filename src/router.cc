@@ -348,6 +348,7 @@ class BatchRun {
                         (out.trace == OutgoingTrace::kDefault && env_.config->propagate_trace);
     SendOptions options = derive ? SendOptions::DerivedFrom(record) : SendOptions{};
     if (out.key) options.key = std::string_view(*out.key);
+    if (out.partition) options.partition = *out.partition;
     if (!out.headers.empty()) options.headers = &out.headers;
     records_[i].outputs.push_back(
         env_.producer->SendMessageAsync(out.topic, *out.message, out.encoding, std::move(options)));

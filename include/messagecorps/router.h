@@ -109,6 +109,9 @@ struct Outgoing {
   std::unique_ptr<google::protobuf::Message> message;
   EncodeOptions encoding;
   std::optional<std::string> key;
+  // A partition of the output topic (e.g. the received record's, to keep per-partition order
+  // through a copy); unset: the partitioner chooses (by key).
+  std::optional<int32_t> partition;
   Headers headers;  // extra headers, after the standard ones
   OutgoingTrace trace = OutgoingTrace::kDefault;
 
