@@ -42,7 +42,11 @@ mcorps_add_test(services_stop_test LABEL integration TIMEOUT 600
 # The example system on the secured broker (fixture kafka_security), configured by -F only.
 mcorps_add_test(services_security_test LABEL security TIMEOUT 600
                 SOURCES ${svc_tests}/integration/services_security_test.cc LIBS SQLite::SQLite3)
-foreach(t services_pipeline_test services_bad_input_test services_stop_test services_security_test)
+# mcorps-predict --exactly-once SIGKILLed mid-stream: every frame predicted exactly once (read_committed).
+mcorps_add_test(services_exactly_once_test LABEL integration TIMEOUT 600
+                SOURCES ${svc_tests}/integration/services_exactly_once_test.cc)
+foreach(t services_pipeline_test services_bad_input_test services_stop_test services_security_test
+          services_exactly_once_test)
   target_compile_definitions(${t} PRIVATE ${svc_bins})
   set_property(TEST ${t} APPEND PROPERTY FIXTURES_REQUIRED models)
   add_dependencies(${t} mcorps-capture mcorps-predict mcorps-store mcorps-display)

@@ -6,6 +6,9 @@
 // frame is handled — the router's newest-per-partition plus the predictor's age/ordering check —
 // and the skipped frames are counted. Frames that cannot be handled (corrupt image, wrong size,
 // another message type) go to VideoStream.DLQ with the reason; the service keeps running.
+// --exactly-once: each poll's predictions, dead letters and input positions are one transaction
+// (RouterConfig::exactly_once), so a frame's prediction appears once in the read_committed output
+// whatever dies; with --no-skip every frame gets exactly one.
 // Shared options (brokers, -X/-F, logging, metrics, envelope): messagecorps/program/options.h.
 #include <spdlog/spdlog.h>
 
@@ -55,9 +58,10 @@ int main(int argc, char** argv) {
   auto status = ms::StatusServer::StartIfEnabled(p.metrics(), stats, p.metrics_options().host,
                                                  p.metrics_options().port);
   if (!status.ok()) return p.Finish(status.status());
-  p.logger()->info("predicting {} -> {} with {} (group {}, skip to latest: {})", options.input,
-                   options.output, predictor.model_name(), options.group,
-                   options.skip_to_latest ? "on" : "off");
+  p.logger()->info("predicting {} -> {} with {} (group {}, skip to latest: {}, exactly-once: {})",
+                   options.input, options.output, predictor.model_name(), options.group,
+                   options.skip_to_latest ? "on" : "off",
+                   rc.exactly_once ? rc.exactly_once->transactional_id : std::string("off"));
 
   std::jthread progress([&] {
     ms::LogProgress(p.stop_token(), router, predictor, *p.logger(), std::chrono::seconds(10));

@@ -1,6 +1,7 @@
 #include "predict/predict_service.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
@@ -33,6 +34,16 @@ void AddPredictOptions(CLI::App& app, PredictOptions& o) {
                "a new group starts at the oldest frame (default: latest)");
   app.add_option("--count", o.count, "exit after handling N frames (0: run until Ctrl-C)");
   app.add_option("--threads", o.threads, "OpenCV threads (0: OpenCV's default)");
+  app.add_flag("--exactly-once", o.exactly_once,
+               "each poll's predictions, dead letters and input positions in one Kafka "
+               "transaction: every frame predicted once in the read_committed output, also when "
+               "this process dies (docs/RELIABILITY.md)");
+  app.add_option("--transactional-id", o.transactional_id,
+                 "with --exactly-once: this instance's transactional id, stable across restarts "
+                 "and unique per instance (default mcorps-predict/GROUP/HOSTNAME)")
+      ->check([](const std::string& id) {
+        return id.empty() ? std::string("--transactional-id must not be empty") : std::string();
+      });
 }
 
 std::vector<std::string> DetectorSpecs(const PredictOptions& o) {
@@ -69,6 +80,15 @@ std::vector<TopicSpec> PredictTopics(const PredictOptions& o) {
 void ApplyPredictOptions(const PredictOptions& o, RouterConfig& config) {
   config.skip_to_latest = o.skip_to_latest;
   config.max_records = o.count > 0 ? static_cast<uint64_t>(o.count) : 0;
+  if (o.exactly_once) {
+    config.exactly_once.emplace();
+    config.exactly_once->transactional_id = o.transactional_id;
+    if (config.exactly_once->transactional_id.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      config.exactly_once->transactional_id = absl::StrCat("mcorps-predict/", o.group, "/", host);
+    }
+  }
 }
 
 absl::Status SetUpPredictRouter(Router& router, Predictor& predictor, const PredictOptions& o,
@@ -94,6 +114,8 @@ nlohmann::json PredictStats(const RouterStats& s, const Predictor& predictor) {
                         {"skipped_as_stale", predictor.skipped()},
                         {"dead_lettered", s.dead_lettered},
                         {"handler_errors", s.handler_errors},
+                        {"commits", s.commits},
+                        {"aborted_transactions", s.aborted_transactions},
                         {"predictions_per_second", predictor.predictions().Rate()},
                         {"inference_ms_mean", predictor.inference_ms().Mean()},
                         {"inference_ms_p50", predictor.inference_ms().Percentile(50)},

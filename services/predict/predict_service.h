@@ -34,7 +34,11 @@ struct PredictOptions {
   double max_frame_age = 2.0;
   bool earliest = false;
   int64_t count = 0;  // exit after handling (or dead-lettering) this many frames; 0: no limit
-  int threads = 0;    // OpenCV threads; 0: OpenCV's default
+  // Exactly-once (RouterConfig::exactly_once): each poll's predictions, dead letters and input
+  // positions in one transaction. transactional_id empty: "mcorps-predict/<group>/<host name>".
+  bool exactly_once = false;
+  std::string transactional_id;
+  int threads = 0;  // OpenCV threads; 0: OpenCV's default
 };
 
 // Registers predict's own options.
@@ -50,7 +54,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Detector>>> MakeDetectors(const Predi
 // Input, output (8 partitions) and the input's dead-letter topic.
 std::vector<TopicSpec> PredictTopics(const PredictOptions& options);
 
-// The router's settings that predict adds to ServiceRouterConfig: skip to latest, --count.
+// The router's settings that predict adds to ServiceRouterConfig: skip to latest, --count,
+// --exactly-once (with its transactional id).
 void ApplyPredictOptions(const PredictOptions& options, RouterConfig& config);
 
 // Logging and Metrics middleware and the handler (Predictor::Handle on the input topic).
