@@ -6,16 +6,22 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gateway/ack_tracker.h"
 #include "gateway/openapi.h"
 #include "gateway/record_envelope.h"
 #include "gateway/status_mapping.h"
@@ -109,8 +115,9 @@ std::string ToHex(std::string_view bytes) {
   return out;
 }
 
-// One SSE `record` event's data: the record as JSON, on one line.
-std::string RecordEventData(const Delivery& d, bool hex, const TopicBinding& binding) {
+// One SSE `record` event's data: the record as JSON, on one line, without its closing brace (an
+// acknowledged stream adds the delivery count to it, first and on each redelivery).
+std::string RecordEventDataOpen(const Delivery& d, bool hex, const TopicBinding& binding) {
   const ReceivedMessage& m = d.record;
   Json out;
   out["topic"] = std::string(m.topic());
@@ -154,8 +161,66 @@ std::string RecordEventData(const Delivery& d, bool hex, const TopicBinding& bin
   text.pop_back();  // '}'
   if (!message_json.empty()) absl::StrAppend(&text, ",\"message\":", message_json);
   absl::StrAppend(&text, ",\"envelope\":", envelope_json.empty() ? "{}" : envelope_json, ",",
-                  "\"resume_token\":\"", d.resume_token, "\"}");
+                  "\"resume_token\":\"", d.resume_token, "\"");
   return text;
+}
+
+std::string RecordEventData(const Delivery& d, bool hex, const TopicBinding& binding) {
+  return RecordEventDataOpen(d, hex, binding) + "}";
+}
+
+// An acknowledged SSE stream keeps each record's event until it is acknowledged (AckTracker's
+// payload): its id (the resume token) and its data without the closing brace.
+struct SseEvent {
+  std::string id;
+  std::string data_open;
+  std::string Render(uint32_t delivery_count) const {
+    return absl::StrCat("id: ", id, "\nevent: record\ndata: ", data_open,
+                        ",\"delivery_count\":", delivery_count, "}\n\n");
+  }
+};
+
+// ?ack=true on a group subscription: acknowledgements by POST /v1/streams/{id}/acks.
+absl::StatusOr<std::optional<AckOptions>> AckOptionsFromRequest(const httplib::Request& req,
+                                                                const SubscribeSpec& spec) {
+  const std::string ack = absl::AsciiStrToLower(req.get_param_value("ack"));
+  if (!ack.empty() && ack != "true" && ack != "false" && ack != "1" && ack != "0") {
+    return InvalidParam("ack", "expected true or false");
+  }
+  const bool acked = ack == "true" || ack == "1";
+  if (!acked) {
+    for (const char* name : {"ack_timeout_ms", "max_unacked"}) {
+      if (req.has_param(name)) return InvalidParam(name, "only with ack=true");
+    }
+    return std::optional<AckOptions>();
+  }
+  if (spec.group.empty()) {
+    return InvalidParam("ack",
+                        "an acknowledged stream needs a group: acknowledgements decide "
+                        "what the group commits");
+  }
+  AckOptions options;
+  if (req.has_param("ack_timeout_ms")) {
+    int64_t ms = 0;
+    if (!absl::SimpleAtoi(req.get_param_value("ack_timeout_ms"), &ms) || ms <= 0) {
+      return InvalidParam("ack_timeout_ms", "expected a positive number of milliseconds");
+    }
+    options.ack_timeout = std::chrono::milliseconds(ms);
+  }
+  if (req.has_param("max_unacked")) {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(req.get_param_value("max_unacked"), &n) || n <= 0) {
+      return InvalidParam("max_unacked", "expected a positive count");
+    }
+    options.max_unacked = static_cast<size_t>(n);
+  }
+  return std::optional<AckOptions>(options);
+}
+
+// A fresh stream id: 128 random bits in hex.
+std::string NewStreamId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16), absl::Hex(rng(), absl::kZeroPad16));
 }
 
 // The subscription a GET .../records asks for.
@@ -242,6 +307,26 @@ class DeliveryWait {
   size_t pending_;
 };
 
+// One SSE subscription. Acknowledged streams (ack=true) also have an id, an owner (only that
+// principal may acknowledge) and their acknowledgement state, shared with POST .../acks.
+struct SseStream {
+  std::optional<Access::StreamTicket> ticket;  // the principal's stream quota
+  std::unique_ptr<Subscription> sub;
+  std::atomic<bool> stop{false};
+  uint64_t registration = 0;
+  std::string token;  // after the last event written
+  std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
+  bool hex = false;
+  // Acknowledged streams only:
+  std::string id;
+  std::string owner;  // the subscriber's principal name
+  std::mutex mu;      // guards acks
+  std::condition_variable acked;
+  std::optional<AckTracker<SseEvent>> acks;
+  std::deque<Delivery> held;  // fetched, waiting for room (max_unacked); the stream's thread only
+  bool announced = false;     // the `stream` event (its id) was written
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -257,6 +342,16 @@ struct HttpServer::Impl {
   void Routes(const HttpServerOptions& options);
   void PublishRecords(const httplib::Request& req, httplib::Response& res);
   void SubscribeRecords(const httplib::Request& req, httplib::Response& res);
+  void AckRecords(const httplib::Request& req, const std::string& stream_id,
+                  httplib::Response& res);
+  // The next events of an acknowledged stream: its id first, overdue records again, new records
+  // while fewer than max_unacked are outstanding (else it pauses: no fetching, but it commits what
+  // acknowledgements allow). Error: the subscription failed.
+  absl::StatusOr<std::string> NextAckedEvents(SseStream& stream, size_t& pushed);
+
+  // Open acknowledged SSE streams by id, for POST /v1/streams/{id}/acks.
+  std::mutex acked_mu;
+  std::map<std::string, std::weak_ptr<SseStream>> acked_streams;
   void ListTopics(const httplib::Request& req, httplib::Response& res);
   void DescribeTopic(const httplib::Request& req, const std::string& topic, httplib::Response& res);
 
@@ -285,6 +380,10 @@ void HttpServer::Impl::Routes(const HttpServerOptions& options) {
   server->Get(
       R"(/v1/topics/([^/]+)/records)",
       [this](const httplib::Request& req, httplib::Response& res) { SubscribeRecords(req, res); });
+  server->Post(R"(/v1/streams/([0-9a-f]+)/acks)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 AckRecords(req, req.matches[1], res);
+               });
   server->Get("/v1/topics", [this](const httplib::Request& req, httplib::Response& res) {
     ListTopics(req, res);
   });
@@ -516,17 +615,18 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
     gw.metrics->CountRequest(Api::kHttp, "Subscribe", ticket.status().code());
     return ReplyError(res, ticket.status());
   }
-  struct Stream {
-    std::optional<Access::StreamTicket> ticket;  // the principal's stream quota
-    std::unique_ptr<Subscription> sub;
-    std::atomic<bool> stop{false};
-    uint64_t registration = 0;
-    std::string token;  // after the last event written
-    std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
-  };
-  auto stream = std::make_shared<Stream>();
+  absl::StatusOr<std::optional<AckOptions>> ack_options = AckOptionsFromRequest(req, *spec);
+  if (!ack_options.ok()) {
+    gw.metrics->CountRequest(Api::kHttp, "Subscribe", ack_options.status().code());
+    return ReplyError(res, ack_options.status());
+  }
+  auto stream = std::make_shared<SseStream>();
   stream->ticket.emplace(*std::move(ticket));
-  stream->registration = gw.streams->Register([stream] { stream->stop = true; });
+  stream->hex = hex;
+  stream->registration = gw.streams->Register([stream] {
+    stream->stop = true;
+    stream->acked.notify_all();
+  });
   if (stream->registration == 0) {
     gw.metrics->CountRequest(Api::kHttp, "Subscribe", absl::StatusCode::kUnavailable);
     return ReplyError(res, absl::UnavailableError("the gateway is shutting down"));
@@ -539,6 +639,14 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
   }
   stream->sub = *std::move(sub);
   stream->token = stream->sub->Token();
+  if (*ack_options) {
+    stream->acks.emplace(**ack_options);
+    stream->id = NewStreamId();
+    stream->owner = principal->name;
+    std::lock_guard lock(acked_mu);
+    acked_streams[stream->id] = stream;
+    res.set_header("X-Mcorps-Stream-Id", stream->id);
+  }
   gw.metrics->StreamOpened(StreamKind::kSse);
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Accel-Buffering", "no");
@@ -559,6 +667,20 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
           return end(absl::UnavailableError(
               "the gateway is shutting down; reconnect with Last-Event-ID to resume"));
         }
+        const auto now = std::chrono::steady_clock::now();
+        if (stream->acks) {
+          size_t pushed = 0;
+          absl::StatusOr<std::string> events = NextAckedEvents(*stream, pushed);
+          if (!events.ok()) return end(events.status());
+          if (events->empty() && now - stream->last_write >= limits.sse_keepalive) {
+            *events = ": keep-alive\n\n";
+          }
+          if (events->empty()) return true;
+          if (!sink.write(events->data(), events->size())) return false;
+          stream->last_write = now;
+          gw.metrics->CountPushed(Api::kHttp, pushed);
+          return true;
+        }
         absl::StatusOr<std::vector<Delivery>> batch =
             stream->sub->Next(std::chrono::milliseconds(500));
         if (!batch.ok()) return end(batch.status());
@@ -567,7 +689,6 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
           absl::StrAppend(&events, "id: ", d.resume_token, "\nevent: record\ndata: ",
                           RecordEventData(d, hex, stream->sub->binding()), "\n\n");
         }
-        const auto now = std::chrono::steady_clock::now();
         if (events.empty() && now - stream->last_write >= limits.sse_keepalive) {
           events = ": keep-alive\n\n";
         }
@@ -584,11 +705,125 @@ void HttpServer::Impl::SubscribeRecords(const httplib::Request& req, httplib::Re
         return true;
       },
       [this, stream](bool) {
+        if (stream->acks) {
+          std::lock_guard lock(acked_mu);
+          acked_streams.erase(stream->id);
+        }
         stream->sub->Close();
         gw.streams->Unregister(stream->registration);
         gw.metrics->StreamClosed(StreamKind::kSse);
         gw.metrics->CountRequest(Api::kHttp, "Subscribe", absl::StatusCode::kOk);
       });
+}
+
+absl::StatusOr<std::string> HttpServer::Impl::NextAckedEvents(SseStream& stream, size_t& pushed) {
+  std::string events;
+  if (!stream.announced) {
+    stream.announced = true;
+    Json data = {{"stream_id", stream.id},
+                 {"acks_url", absl::StrCat("/v1/streams/", stream.id, "/acks")}};
+    absl::StrAppend(&events, "event: stream\ndata: ", Dump(data), "\n\n");
+  }
+  size_t room = 0;
+  {
+    std::unique_lock lock(stream.mu);
+    for (auto& r : stream.acks->TakeExpired()) {
+      absl::StrAppend(&events, r.payload.Render(r.delivery_count));
+      ++pushed;
+    }
+    room = stream.acks->Room();
+    // Paused: nothing new is delivered until an acknowledgement makes room (or one is overdue).
+    if (room == 0 && events.empty()) {
+      stream.acked.wait_for(lock, std::chrono::milliseconds(200));
+      room = stream.acks->Room();
+    }
+  }
+  if (stream.held.empty() && room > 0) {
+    absl::StatusOr<std::vector<Delivery>> batch = stream.sub->Next(std::chrono::milliseconds(500));
+    if (!batch.ok()) return batch.status();
+    for (Delivery& d : *batch) stream.held.push_back(std::move(d));
+  } else {
+    stream.sub->CommitPending();  // what the acknowledgements allowed; nothing is fetched
+  }
+  std::vector<int32_t> revoked = stream.sub->TakeRevoked();
+  std::lock_guard lock(stream.mu);
+  if (!revoked.empty()) {  // their new owner delivers them from the group's committed offset
+    stream.acks->Forget(revoked);
+    std::erase_if(stream.held, [&](const Delivery& d) {
+      return std::find(revoked.begin(), revoked.end(), d.record.partition()) != revoked.end();
+    });
+  }
+  // Records fetched beyond the room wait in `held` (at most one fetch: 256 records).
+  room = stream.acks->Room();
+  for (; room > 0 && !stream.held.empty(); --room) {
+    const Delivery& d = stream.held.front();
+    SseEvent event{d.resume_token, RecordEventDataOpen(d, stream.hex, stream.sub->binding())};
+    std::string text = event.Render(1);
+    stream.acks->Delivered(d.record.partition(), d.record.offset(), std::move(event), text.size());
+    absl::StrAppend(&events, text);
+    stream.token = d.resume_token;
+    ++pushed;
+    stream.held.pop_front();
+  }
+  return events;
+}
+
+// POST /v1/streams/{id}/acks {"acks": [{"partition": P, "offset": O}, ...]}: the subscriber of an
+// acknowledged SSE stream (ack=true) acknowledges records; offsets are committed up to the highest
+// contiguously acknowledged record of each partition. Unknown or repeated acknowledgements are
+// ignored (idempotent) and counted as not new.
+void HttpServer::Impl::AckRecords(const httplib::Request& req, const std::string& stream_id,
+                                  httplib::Response& res) {
+  auto fail = [&](const absl::Status& s) {
+    gw.metrics->CountRequest(Api::kHttp, "Ack", s.code());
+    ReplyError(res, s);
+  };
+  absl::StatusOr<Principal> principal = RequestPrincipal(req);
+  if (!principal.ok()) return fail(principal.status());
+  std::shared_ptr<SseStream> stream;
+  {
+    std::lock_guard lock(acked_mu);
+    auto it = acked_streams.find(stream_id);
+    if (it != acked_streams.end()) stream = it->second.lock();
+  }
+  if (stream == nullptr) {
+    return fail(absl::NotFoundError(
+        absl::StrCat("no open acknowledged stream ", stream_id,
+                     " on this gateway (acknowledge on the gateway that holds the stream)")));
+  }
+  if (stream->owner != principal->name) {
+    return fail(absl::PermissionDeniedError(
+        absl::StrCat("stream ", stream_id, " belongs to another principal")));
+  }
+  const Json body = Json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("acks") ||
+      !body["acks"].is_array()) {
+    return fail(InvalidParam("acks",
+                             "expected a JSON object {\"acks\": [{\"partition\": P, "
+                             "\"offset\": O}, ...]}"));
+  }
+  std::vector<std::pair<int32_t, int64_t>> acks;
+  for (size_t i = 0; i < body["acks"].size(); ++i) {
+    const Json& a = body["acks"][i];
+    if (!a.is_object() || !a.contains("partition") || !a["partition"].is_number_integer() ||
+        !a.contains("offset") || !a["offset"].is_number_integer()) {
+      return fail(InvalidParam(absl::StrCat("acks[", i, "]"),
+                               "expected {\"partition\": integer, \"offset\": integer}"));
+    }
+    acks.emplace_back(a["partition"].get<int32_t>(), a["offset"].get<int64_t>());
+  }
+  size_t fresh = 0, outstanding = 0;
+  {
+    std::lock_guard lock(stream->mu);
+    for (const auto& [partition, offset] : acks) fresh += stream->acks->Ack(partition, offset);
+    for (const auto& [partition, next] : stream->acks->TakeCommittable()) {
+      stream->sub->MarkCommittable(partition, next);
+    }
+    outstanding = stream->acks->outstanding();
+  }
+  stream->acked.notify_all();
+  gw.metrics->CountRequest(Api::kHttp, "Ack", absl::StatusCode::kOk);
+  ReplyJson(res, {{"acknowledged", fresh}, {"outstanding", outstanding}});
 }
 
 void HttpServer::Impl::ListTopics(const httplib::Request& req, httplib::Response& res) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -360,6 +361,55 @@ TEST_F(GatewayAuthTest, PermissionsPerTopicAndReloadOnSighup) {
   EXPECT_NE(gateway_->process().Log().find("permissions and quotas reloaded"), std::string::npos);
   WritePermissions(false);
   kill(gateway_->process().pid(), SIGHUP);
+}
+
+// An acknowledged SSE stream (ack=true) takes acknowledgements from the principal that opened it
+// only: another principal gets 403, no credentials 401.
+TEST_F(GatewayAuthTest, OnlyTheStreamsPrincipalMayAcknowledgeIt) {
+  // Stopping the TLS client from this thread sends close_notify on a socket the reading thread
+  // may already have closed: OpenSSL writes without MSG_NOSIGNAL.
+  signal(SIGPIPE, SIG_IGN);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string id;
+  std::atomic<bool> stop{false};
+  auto reader = Https();
+  const std::string path =
+      "/v1/topics/" + *open_ + "/records?ack=true&group=" + UniqueName("gw-auth-acked");
+  std::jthread thread([&] {
+    reader->Get(
+        path.c_str(), httplib::Headers{{"Authorization", std::string("Bearer ") + kBobToken}},
+        [&](const httplib::Response& r) {
+          std::lock_guard lock(mu);
+          id = r.get_header_value("X-Mcorps-Stream-Id");
+          cv.notify_all();
+          return true;
+        },
+        [&](const char*, size_t) { return !stop.load(); });
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(30), [&] { return !id.empty(); });
+  }
+  ASSERT_FALSE(id.empty()) << "no X-Mcorps-Stream-Id";
+  auto post = [&](const std::string& token) {
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    return Https()->Post(("/v1/streams/" + id + "/acks").c_str(), headers,
+                         R"({"acks":[{"partition":0,"offset":0}]})", "application/json");
+  };
+  auto other = post(kDaveToken);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 403) << other->body;
+  EXPECT_NE(other->body.find("another principal"), std::string::npos) << other->body;
+  auto anonymous = post("");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401) << anonymous->body;
+  auto own = post(kBobToken);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 200) << own->body;
+  stop = true;
+  reader->stop();
 }
 
 TEST_F(GatewayAuthTest, QuotasRefuseWithRetryAfter) {

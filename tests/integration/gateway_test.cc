@@ -67,7 +67,9 @@ class GatewayTest : public ::testing::Test {
     unbound_ = new std::string("gw-unbound-" + suffix);
     missing_ = new std::string("gw-missing-" + suffix);
     acked_ = new std::string("gw-acked-" + suffix);
+    acked_sse_ = new std::string("gw-acked-sse-" + suffix);
     CreateTopicOrFail(*brokers_, *acked_, 1);
+    CreateTopicOrFail(*brokers_, *acked_sse_, 1);
     for (const std::string* t : {image_, raw_, confluent_, sensor_, unbound_}) {
       CreateTopicOrFail(*brokers_, *t, 4);
     }
@@ -77,7 +79,8 @@ class GatewayTest : public ::testing::Test {
         << *confluent_ << " protobuf.data.Image encoding=confluent schema_id=7\n"
         << *sensor_ << " acme.SensorReading encoding=raw\n"
         << *missing_ << " protobuf.predictions.Prediction\n"
-        << *acked_ << " protobuf.data.Image encoding=raw\n";
+        << *acked_ << " protobuf.data.Image encoding=raw\n"
+        << *acked_sse_ << " protobuf.data.Image encoding=raw\n";
     std::ofstream(dir_->path() / "secret") << "# test secret\nan-ample-test-secret-of-32-bytes\n";
     gateway_ = new GatewayProcess("gateway_a", *brokers_, BaseArgs(), dir_->path());
     ASSERT_TRUE(gateway_->WaitReady());
@@ -179,14 +182,16 @@ class GatewayTest : public ::testing::Test {
 
   static std::string* brokers_;
   static TempDir* dir_;
-  static std::string *image_, *raw_, *confluent_, *sensor_, *unbound_, *missing_, *acked_;
+  static std::string *image_, *raw_, *confluent_, *sensor_, *unbound_, *missing_, *acked_,
+      *acked_sse_;
   static GatewayProcess* gateway_;
 };
 
 std::string* GatewayTest::brokers_ = nullptr;
 TempDir* GatewayTest::dir_ = nullptr;
 std::string *GatewayTest::image_, *GatewayTest::raw_, *GatewayTest::confluent_,
-    *GatewayTest::sensor_, *GatewayTest::unbound_, *GatewayTest::missing_, *GatewayTest::acked_;
+    *GatewayTest::sensor_, *GatewayTest::unbound_, *GatewayTest::missing_, *GatewayTest::acked_,
+    *GatewayTest::acked_sse_;
 GatewayProcess* GatewayTest::gateway_ = nullptr;
 
 TEST_F(GatewayTest, GrpcEveryPayloadFormRoundTrips) {
@@ -1073,6 +1078,185 @@ TEST_F(GatewayTest, AcknowledgedStreamRefusesBadRequests) {
     EXPECT_FALSE(stream->Read(&resp));
     const grpc::Status s = stream->Finish();
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  }
+}
+
+// An acknowledged SSE stream (ack=true) read on a thread: its `stream` event gives the id that
+// POST /v1/streams/{id}/acks takes.
+class SseAckedReader {
+ public:
+  SseAckedReader(int port, std::string path) : client_("127.0.0.1", port) {
+    client_.set_read_timeout(std::chrono::seconds(60));
+    thread_ = std::jthread([this, path] {
+      SseParser parser;
+      client_.Get(path.c_str(), [&](const char* data, size_t size) {
+        return parser.Feed(data, size, [&](const SseEvent& e) {
+          std::lock_guard lock(mu_);
+          events_.push_back(e);
+          cv_.notify_all();
+          return !stop_;
+        });
+      });
+    });
+  }
+  ~SseAckedReader() {
+    stop_ = true;
+    client_.stop();
+  }
+  // The next `n` events (fewer when `timeout` passes first).
+  std::vector<SseEvent> Take(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return events_.size() >= n; });
+    std::vector<SseEvent> out;
+    while (!events_.empty() && out.size() < n) {
+      out.push_back(std::move(events_.front()));
+      events_.pop_front();
+    }
+    return out;
+  }
+
+ private:
+  httplib::Client client_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<SseEvent> events_;
+  std::atomic<bool> stop_{false};
+  std::jthread thread_;
+};
+
+// offset and delivery_count of SSE `record` events.
+std::vector<std::pair<int64_t, int>> OffsetsAndCounts(const std::vector<SseEvent>& events) {
+  std::vector<std::pair<int64_t, int>> out;
+  for (const auto& e : events) {
+    const Json data = Json::parse(e.data, nullptr, false);
+    EXPECT_EQ(e.event, "record") << e.data;
+    if (data.is_discarded() || !data.contains("offset")) continue;
+    out.emplace_back(data["offset"].get<int64_t>(), data.value("delivery_count", 0));
+  }
+  return out;
+}
+
+// Issue 17 item 2 over SSE: ?ack=true&group=G; acknowledgements by POST /v1/streams/{id}/acks.
+// Same contract as SubscribeAcked: paused at max_unacked, overdue records again with a higher
+// delivery_count, commits only up to the highest contiguous acknowledged record.
+TEST_F(GatewayTest, SseAcknowledgedStreamPausesRedeliversAndCommitsContiguously) {
+  const std::string group = UniqueName("gw-acked-sse");
+  for (int i = 0; i < 10; ++i) {
+    v1::PublishRequest req;
+    req.set_topic(*acked_sse_);
+    req.set_partition(0);
+    req.mutable_message()->PackFrom(SampleImage(12000 + i));
+    ASSERT_EQ(Publish(req).offset(), i);
+  }
+  ClientConfig config;
+  config.brokers = *brokers_;
+  auto admin = AdminClient::Create(config);
+  ASSERT_TRUE(admin.ok());
+  // Commits are made by the stream between fetches (a cycle is at most 500 ms): poll up to 20 s.
+  auto wait_committed = [&](int64_t want) {
+    int64_t got = -1;
+    for (int i = 0; i < 100 && got != want; ++i) {
+      auto lag = (*admin)->GroupLag(group, std::chrono::seconds(5));
+      got = lag.ok() && !lag->empty() ? (*lag)[0].committed : -1;
+      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return got;
+  };
+  httplib::Client http("127.0.0.1", gateway_->http_port());
+  auto ack = [&](const std::string& id, std::vector<int64_t> offsets) {
+    Json body = {{"acks", Json::array()}};
+    for (int64_t o : offsets) body["acks"].push_back({{"partition", 0}, {"offset", o}});
+    auto res = http.Post(("/v1/streams/" + id + "/acks").c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(res && res->status == 200) << (res ? res->body : "no response");
+    return res ? Json::parse(res->body, nullptr, false) : Json();
+  };
+  const std::string path = "/v1/topics/" + *acked_sse_ + "/records?group=" + group +
+                           "&start=earliest&ack=true&max_unacked=4&ack_timeout_ms=3000";
+  std::string id;
+  {
+    SseAckedReader stream(gateway_->http_port(), path);
+    // 30 s: joining a group (rebalance) on a loaded machine.
+    auto opened = stream.Take(1, std::chrono::seconds(30));
+    ASSERT_EQ(opened.size(), 1u);
+    ASSERT_EQ(opened[0].event, "stream") << opened[0].data;
+    id = Json::parse(opened[0].data)["stream_id"].get<std::string>();
+    ASSERT_FALSE(id.empty());
+    auto first = OffsetsAndCounts(stream.Take(4, std::chrono::seconds(30)));
+    ASSERT_EQ(first, (std::vector<std::pair<int64_t, int>>{{0, 1}, {1, 1}, {2, 1}, {3, 1}}));
+    // Paused at 4 unacknowledged: nothing more within 1 s.
+    EXPECT_TRUE(stream.Take(1, std::chrono::seconds(1)).empty());
+
+    // Acknowledge 0, 1 and 3 (and 1 again: ignored) but not 2: the commit stops at 2.
+    Json answer = ack(id, {0, 1, 3, 1});
+    EXPECT_EQ(answer["acknowledged"], 3) << answer.dump();
+    EXPECT_EQ(answer["outstanding"], 1) << answer.dump();
+    auto next = OffsetsAndCounts(stream.Take(3, std::chrono::seconds(10)));
+    ASSERT_EQ(next, (std::vector<std::pair<int64_t, int>>{{4, 1}, {5, 1}, {6, 1}}));
+    ack(id, {4, 5, 6});  // at once: before their 3 s run out
+    EXPECT_EQ(wait_committed(2), 2);
+
+    // 2 is overdue after 3 s: delivered again (count 2) along with 7, 8, 9.
+    std::map<int64_t, int> later;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (later.size() < 4 && std::chrono::steady_clock::now() < until) {
+      for (const auto& [offset, count] :
+           OffsetsAndCounts(stream.Take(1, std::chrono::seconds(1)))) {
+        later[offset] = std::max(later[offset], count);
+      }
+    }
+    EXPECT_EQ(later, (std::map<int64_t, int>{{2, 2}, {7, 1}, {8, 1}, {9, 1}}));
+    ack(id, {2, 7, 8});
+    EXPECT_EQ(wait_committed(9), 9);
+  }
+  // The stream is gone with its connection: its id is unknown now (404, not a silent 200).
+  for (int i = 0; i < 50; ++i) {
+    auto res =
+        http.Post(("/v1/streams/" + id + "/acks").c_str(), R"({"acks":[]})", "application/json");
+    ASSERT_TRUE(res);
+    if (res->status == 404) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_LT(i, 49) << "the closed stream still takes acknowledgements";
+  }
+  // A new stream of the group starts at the first unacknowledged record.
+  SseAckedReader again(gateway_->http_port(), path);
+  auto resumed = again.Take(2, std::chrono::seconds(30));
+  ASSERT_EQ(resumed.size(), 2u);
+  EXPECT_EQ(OffsetsAndCounts({resumed[1]}), (std::vector<std::pair<int64_t, int>>{{9, 1}}));
+}
+
+TEST_F(GatewayTest, SseAcknowledgementsRefuseBadRequests) {
+  httplib::Client http("127.0.0.1", gateway_->http_port());
+  const std::string base = "/v1/topics/" + *acked_sse_ + "/records?";
+  for (const auto& [query, param] : std::vector<std::pair<std::string, std::string>>{
+           {"ack=true", "ack"},  // no group
+           {"group=g&ack=maybe", "ack"},
+           {"group=g&max_unacked=3", "max_unacked"},
+           {"group=g&ack=true&max_unacked=0", "max_unacked"},
+           {"group=g&ack=true&ack_timeout_ms=x", "ack_timeout_ms"}}) {
+    auto res = http.Get((base + query).c_str());
+    ASSERT_TRUE(res) << query;
+    EXPECT_EQ(res->status, 400) << query << ": " << res->body;
+    EXPECT_NE(res->body.find(param), std::string::npos) << query << ": " << res->body;
+  }
+  auto unknown = http.Post("/v1/streams/00112233445566778899aabbccddeeff/acks", R"({"acks":[]})",
+                           "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  // A malformed body on a live stream: 400 naming the element, nothing acknowledged.
+  SseAckedReader stream(gateway_->http_port(),
+                        base + "group=" + UniqueName("gw-acked-bad") + "&ack=true");
+  auto opened = stream.Take(1, std::chrono::seconds(30));
+  ASSERT_EQ(opened.size(), 1u);
+  const std::string id = Json::parse(opened[0].data)["stream_id"].get<std::string>();
+  for (const auto& [body, where] : std::vector<std::pair<std::string, std::string>>{
+           {"not json", "acks"},
+           {R"({"acks":{}})", "acks"},
+           {R"({"acks":[{"partition":0}]})", "acks[0]"},
+           {R"({"acks":[{"partition":0,"offset":1},{"offset":"2","partition":0}]})", "acks[1]"}}) {
+    auto res = http.Post(("/v1/streams/" + id + "/acks").c_str(), body, "application/json");
+    ASSERT_TRUE(res) << body;
+    EXPECT_EQ(res->status, 400) << body << ": " << res->body;
+    EXPECT_NE(res->body.find(where), std::string::npos) << body << ": " << res->body;
   }
 }
 
