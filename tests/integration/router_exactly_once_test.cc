@@ -33,26 +33,12 @@ using testing::UniqueName;
 std::map<int64_t, int> ReadCounts(const std::string& brokers, const std::string& topic,
                                   int partitions, const char* isolation) {
   TypeRegistry registry = testing::HistoryRegistry({topic});
-  ConsumerConfig config;
-  config.brokers = brokers;
-  config.registry = &registry;
-  config.properties["isolation.level"] = isolation;
-  for (int p = 0; p < partitions; ++p) config.assignment.push_back({topic, p, kOffsetBeginning});
-  auto consumer = Consumer::Create(config);
-  EXPECT_TRUE(consumer.ok()) << consumer.status();
   std::map<int64_t, int> counts;
-  if (!consumer.ok()) return counts;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!(*consumer)->ReachedEnd() && std::chrono::steady_clock::now() < deadline) {
-    auto batch = (*consumer)->Poll(200ms);
-    EXPECT_TRUE(batch.ok()) << batch.status();
-    if (!batch.ok()) break;
-    for (auto& m : *batch) {
-      const auto* r = m.As<HistoryRecord>();
-      ++counts[r ? r->seq() : -1];
-    }
+  for (const ReceivedMessage& m :
+       testing::ReadToEnd(brokers, topic, partitions, registry, isolation)) {
+    const auto* r = m.As<HistoryRecord>();
+    ++counts[r ? r->seq() : -1];
   }
-  EXPECT_TRUE((*consumer)->ReachedEnd()) << "not read to the end of " << topic;
   return counts;
 }
 

@@ -24,15 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 using protobuf::predictions::Prediction;
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(200ms);
-  }
-  return true;
-}
-
 // (partition, offset) of each frame a prediction of `topic` answers -> how many predictions, as
 // `isolation` sees the topic (every partition, to its end).
 std::map<std::pair<int64_t, int64_t>, int> Answered(const std::string& brokers,
@@ -40,23 +31,10 @@ std::map<std::pair<int64_t, int64_t>, int> Answered(const std::string& brokers,
                                                     const char* isolation) {
   TypeRegistry registry;
   EXPECT_TRUE(registry.Bind(topic, Prediction::descriptor()).ok());
-  ConsumerConfig config;
-  config.brokers = brokers;
-  config.registry = &registry;
-  config.properties["isolation.level"] = isolation;
-  for (int p = 0; p < partitions; ++p) config.assignment.push_back({topic, p, kOffsetBeginning});
-  auto consumer = Consumer::Create(config);
-  EXPECT_TRUE(consumer.ok()) << consumer.status();
   std::map<std::pair<int64_t, int64_t>, int> answered;
-  if (!consumer.ok()) return answered;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!(*consumer)->ReachedEnd() && std::chrono::steady_clock::now() < deadline) {
-    auto batch = (*consumer)->Poll(200ms);
-    if (!batch.ok()) break;
-    for (auto& m : *batch) {
-      const auto* p = m.As<Prediction>();
-      ++answered[p ? std::pair{p->source_partition(), p->source_offset()} : std::pair{-1L, -1L}];
-    }
+  for (const ReceivedMessage& m : ReadToEnd(brokers, topic, partitions, registry, isolation)) {
+    const auto* p = m.As<Prediction>();
+    ++answered[p ? std::pair{p->source_partition(), p->source_offset()} : std::pair{-1L, -1L}];
   }
   return answered;
 }

@@ -36,15 +36,6 @@ bool LogHas(const ServiceProcess& p, const std::string& text) {
   return p.Log().find(text) != std::string::npos;
 }
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return true;
-}
-
 // Rows the store has written so far (frames + predictions), or -1 while its database cannot be read
 // yet. The store writes in WAL mode: a reader does not disturb it.
 int64_t StoredRows(const std::string& path) {

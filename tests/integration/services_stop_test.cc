@@ -29,15 +29,6 @@ using namespace std::chrono_literals;
 // machine shared with other builds.
 constexpr auto kStopBound = 30s;
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(200ms);
-  }
-  return true;
-}
-
 int64_t Query(const std::string& path, const char* sql) {
   sqlite3* db = nullptr;
   int64_t v = -1;

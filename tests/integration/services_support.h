@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -105,6 +106,16 @@ class ServiceProcess {
   bool exited_ = false;
   int exit_code_ = -1;
 };
+
+// Polls `done` every 200 ms until it holds (true) or `limit` passed (false).
+inline bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return true;
+}
 
 // A fresh temporary directory, removed by the destructor.
 class TempDir {

@@ -28,26 +28,11 @@ using testing::UniqueName;
 std::vector<std::string> ReadAll(const std::string& brokers, const std::string& topic,
                                  const char* isolation) {
   TypeRegistry registry = testing::HistoryRegistry({topic});
-  ConsumerConfig config;
-  config.brokers = brokers;
-  config.registry = &registry;
-  config.properties["isolation.level"] = isolation;
-  config.assignment = {{topic, 0, kOffsetBeginning}};
-  auto consumer = Consumer::Create(config);
-  EXPECT_TRUE(consumer.ok()) << consumer.status();
   std::vector<std::string> out;
-  if (!consumer.ok()) return out;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!(*consumer)->ReachedEnd() && std::chrono::steady_clock::now() < deadline) {
-    auto batch = (*consumer)->Poll(200ms);
-    EXPECT_TRUE(batch.ok()) << batch.status();
-    if (!batch.ok()) break;
-    for (auto& m : *batch) {
-      const auto* r = m.As<HistoryRecord>();
-      out.push_back(r ? absl::StrCat(r->writer(), "#", r->seq()) : "?");
-    }
+  for (const ReceivedMessage& m : testing::ReadToEnd(brokers, topic, 1, registry, isolation)) {
+    const auto* r = m.As<HistoryRecord>();
+    out.push_back(r ? absl::StrCat(r->writer(), "#", r->seq()) : "?");
   }
-  EXPECT_TRUE((*consumer)->ReachedEnd()) << "not read to the end of " << topic;
   return out;
 }
 

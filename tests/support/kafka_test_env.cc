@@ -12,7 +12,8 @@ void CreateTopicOrFail(const std::string& brokers, const std::string& name, int 
   config.brokers = brokers;
   auto admin = AdminClient::Create(config);
   ASSERT_TRUE(admin.ok()) << admin.status();
-  absl::Status s = (*admin)->CreateTopic({name, partitions, replication, {}}, std::chrono::seconds(30));
+  absl::Status s =
+      (*admin)->CreateTopic({name, partitions, replication, {}}, std::chrono::seconds(30));
   ASSERT_TRUE(s.ok()) << s;
   s = (*admin)->WaitForTopic(name, partitions, std::chrono::seconds(30));
   ASSERT_TRUE(s.ok()) << s;
@@ -58,6 +59,30 @@ std::vector<ReceivedMessage> PollUntil(Consumer& consumer, size_t want,
     for (auto& m : *batch) got.push_back(std::move(m));
   }
   return got;
+}
+
+std::vector<ReceivedMessage> ReadToEnd(const std::string& brokers, const std::string& topic,
+                                       int partitions, const TypeRegistry& registry,
+                                       const std::string& isolation,
+                                       std::chrono::milliseconds timeout) {
+  ConsumerConfig config;
+  config.brokers = brokers;
+  config.registry = &registry;
+  config.properties["isolation.level"] = isolation;
+  for (int p = 0; p < partitions; ++p) config.assignment.push_back({topic, p, kOffsetBeginning});
+  auto consumer = Consumer::Create(config);
+  EXPECT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<ReceivedMessage> out;
+  if (!consumer.ok()) return out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!(*consumer)->ReachedEnd() && std::chrono::steady_clock::now() < deadline) {
+    auto batch = (*consumer)->Poll(std::chrono::milliseconds(200));
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok()) break;
+    for (auto& m : *batch) out.push_back(std::move(m));
+  }
+  EXPECT_TRUE((*consumer)->ReachedEnd()) << "not read to the end of " << topic;
+  return out;
 }
 
 }  // namespace messagecorps::testing

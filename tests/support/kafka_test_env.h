@@ -11,6 +11,7 @@
 #include "messagecorps/admin.h"
 #include "messagecorps/consumer.h"
 #include "messagecorps/producer.h"
+#include "messagecorps/type_registry.h"
 #include "support/test_brokers.h"
 #include "support/test_topics.h"
 
@@ -30,5 +31,14 @@ std::unique_ptr<Consumer> MakeConsumer(const std::string& brokers, std::vector<s
 // Polls until `want` records arrived (or `timeout`); returns what arrived.
 std::vector<ReceivedMessage> PollUntil(Consumer& consumer, size_t want,
                                        std::chrono::milliseconds timeout);
+
+// Every record of partitions [0, partitions) of `topic`, from the beginning to the end as a reader
+// with isolation.level `isolation` ("read_committed" or "read_uncommitted") sees them, decoded
+// with `registry` (which must outlive the records). Fails the test when the end is not reached
+// within `timeout`.
+std::vector<ReceivedMessage> ReadToEnd(
+    const std::string& brokers, const std::string& topic, int partitions,
+    const TypeRegistry& registry, const std::string& isolation,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace messagecorps::testing
