@@ -122,12 +122,16 @@ struct Producer::Impl : internal::ClientCore {
 
   // Idle poller: serves delivery reports when no Send is polling (so futures and callbacks complete
   // for a producer that sends rarely). It stays out of the way of a busy sender: it only polls when
-  // nobody has for kIdlePoll. While reports are due it waits for them inside librdkafka (a poll
-  // that returns as soon as one is ready), so a rare send's report comes with its acknowledgement;
+  // nobody has for kIdlePoll (kDuePoll while reports are due). While reports are due it waits for
+  // them inside librdkafka (a poll that returns as soon as one is ready), so a rare send's report
+  // comes with its acknowledgement;
   // with nothing outstanding it sleeps, and the first send wakes it. (It used to sleep 100 ms
   // whenever nothing was outstanding, unwoken: a lone send's report then waited up to 100 ms —
   // mcorps-gateway's unary Publish took ~100 ms per call, 9.8 calls/s one at a time.)
   static constexpr std::chrono::milliseconds kIdlePoll{10};
+  // While reports are due, how long nobody may have polled before the poller does: short, so that
+  // a sparse sender's reports are not held back (a busy sender polls on every send itself).
+  static constexpr std::chrono::milliseconds kDuePoll{1};
   std::thread poller;
   std::mutex poller_mu;
   std::condition_variable poller_cv;
@@ -212,8 +216,9 @@ struct Producer::Impl : internal::ClientCore {
     std::unique_lock lock(poller_mu);
     while (!stopping) {
       const bool due = outstanding.load(std::memory_order_relaxed) > 0;
+      const std::chrono::milliseconds period = due ? kDuePoll : kIdlePoll;
       const int64_t idle_ns = NowNanos() - last_poll_ns.load(std::memory_order_relaxed);
-      if (idle_ns > std::chrono::nanoseconds(kIdlePoll).count()) {
+      if (idle_ns >= std::chrono::nanoseconds(period).count()) {
         // Nobody polled lately. Also with nothing outstanding: an idle producer still has
         // statistics and errors to report (its callbacks run only when it is polled).
         lock.unlock();
@@ -222,7 +227,7 @@ struct Producer::Impl : internal::ClientCore {
         if (due) continue;
       }
       if (stopping) break;
-      poller_cv.wait_for(lock, due ? kIdlePoll : kIdlePoll * 10);
+      poller_cv.wait_for(lock, due ? kDuePoll : kIdlePoll * 10);
     }
   }
 
