@@ -124,10 +124,9 @@ struct Producer::Impl : internal::ClientCore {
   // for a producer that sends rarely). It stays out of the way of a busy sender: it only polls when
   // nobody has for kIdlePoll (kDuePoll while reports are due). While reports are due it waits for
   // them inside librdkafka (a poll that returns as soon as one is ready), so a rare send's report
-  // comes with its acknowledgement;
-  // with nothing outstanding it sleeps, and the first send wakes it. (It used to sleep 100 ms
-  // whenever nothing was outstanding, unwoken: a lone send's report then waited up to 100 ms —
-  // mcorps-gateway's unary Publish took ~100 ms per call, 9.8 calls/s one at a time.)
+  // comes with its acknowledgement; with nothing outstanding it sleeps, and the first send wakes
+  // it. (It used to sleep 100 ms whenever nothing was outstanding, unwoken: a lone send's report
+  // then waited up to 100 ms, and mcorps-gateway's unary Publish took ~100 ms per call.)
   static constexpr std::chrono::milliseconds kIdlePoll{10};
   // While reports are due, how long nobody may have polled before the poller does: short, so that
   // a sparse sender's reports are not held back (a busy sender polls on every send itself).
