@@ -160,6 +160,39 @@ class GatewayTest : public ::testing::Test {
     return out;
   }
 
+  // Publishes `n` Images (frames first_frame...) to partition 0 of a fresh 1-partition topic:
+  // offsets 0..n-1.
+  static void PublishNumbered(const std::string& topic, int n, int64_t first_frame) {
+    for (int i = 0; i < n; ++i) {
+      v1::PublishRequest req;
+      req.set_topic(topic);
+      req.set_partition(0);
+      req.mutable_message()->PackFrom(SampleImage(first_frame + i));
+      ASSERT_EQ(Publish(req).offset(), i);
+    }
+  }
+
+  // The group's committed offset on partition 0 (-1: none).
+  static int64_t Committed(const std::string& group) {
+    ClientConfig config;
+    config.brokers = *brokers_;
+    auto admin = AdminClient::Create(config);
+    EXPECT_TRUE(admin.ok()) << admin.status();
+    if (!admin.ok()) return -1;
+    auto lag = (*admin)->GroupLag(group, std::chrono::seconds(5));
+    return lag.ok() && !lag->empty() ? (*lag)[0].committed : -1;
+  }
+  // The same once it is `want`, polled for up to 20 s (an acknowledged stream commits between
+  // fetches: a cycle is at most 500 ms; a loaded machine); else what it was last.
+  static int64_t WaitCommitted(const std::string& group, int64_t want) {
+    int64_t got = -1;
+    for (int i = 0; i < 100 && got != want; ++i) {
+      got = Committed(group);
+      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return got;
+  }
+
   static std::map<int32_t, int64_t> HighWatermarks(const std::string& topic) {
     ClientConfig config;
     config.brokers = *brokers_;
@@ -973,32 +1006,8 @@ std::vector<int64_t> Offsets(const std::vector<v1::Record>& records) {
 // a new stream of the group continues after the last contiguous acknowledgement.
 TEST_F(GatewayTest, AcknowledgedStreamPausesRedeliversAndCommitsContiguously) {
   const std::string group = UniqueName("gw-acked");
-  for (int i = 0; i < 10; ++i) {
-    v1::PublishRequest req;
-    req.set_topic(*acked_);
-    req.set_partition(0);
-    req.mutable_message()->PackFrom(SampleImage(11000 + i));
-    ASSERT_EQ(Publish(req).offset(), i);
-  }
-  ClientConfig config;
-  config.brokers = *brokers_;
-  auto admin = AdminClient::Create(config);
-  ASSERT_TRUE(admin.ok());
-  auto committed = [&]() -> int64_t {
-    auto lag = (*admin)->GroupLag(group, std::chrono::seconds(5));
-    if (!lag.ok() || lag->empty()) return -1;
-    return (*lag)[0].committed;
-  };
-  // Commits are made by the stream's pump between fetches: poll until `want` (20 s: a loaded
-  // machine; a pump cycle is 200 ms).
-  auto wait_committed = [&](int64_t want) {
-    int64_t got = -1;
-    for (int i = 0; i < 100 && got != want; ++i) {
-      got = committed();
-      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return got;
-  };
+  PublishNumbered(*acked_, 10, 11000);
+  auto wait_committed = [&](int64_t want) { return WaitCommitted(group, want); };
 
   v1::SubscribeRequest req;
   req.set_topic(*acked_);
@@ -1039,7 +1048,7 @@ TEST_F(GatewayTest, AcknowledgedStreamPausesRedeliversAndCommitsContiguously) {
     std::set<int64_t> later_offsets;
     for (const v1::Record& r : later) later_offsets.insert(r.offset());
     EXPECT_EQ(later_offsets, (std::set<int64_t>{2, 7, 8, 9}));
-    EXPECT_EQ(committed(), 2) << "committed past an unacknowledged record";
+    EXPECT_EQ(Committed(group), 2) << "committed past an unacknowledged record";
 
     // Acknowledging 2 (and 7, 8, not 9) moves the commit to 9.
     ASSERT_TRUE(stream.Ack({2, 7, 8}));
@@ -1141,27 +1150,8 @@ std::vector<std::pair<int64_t, int>> OffsetsAndCounts(const std::vector<SseEvent
 // delivery_count, commits only up to the highest contiguous acknowledged record.
 TEST_F(GatewayTest, SseAcknowledgedStreamPausesRedeliversAndCommitsContiguously) {
   const std::string group = UniqueName("gw-acked-sse");
-  for (int i = 0; i < 10; ++i) {
-    v1::PublishRequest req;
-    req.set_topic(*acked_sse_);
-    req.set_partition(0);
-    req.mutable_message()->PackFrom(SampleImage(12000 + i));
-    ASSERT_EQ(Publish(req).offset(), i);
-  }
-  ClientConfig config;
-  config.brokers = *brokers_;
-  auto admin = AdminClient::Create(config);
-  ASSERT_TRUE(admin.ok());
-  // Commits are made by the stream between fetches (a cycle is at most 500 ms): poll up to 20 s.
-  auto wait_committed = [&](int64_t want) {
-    int64_t got = -1;
-    for (int i = 0; i < 100 && got != want; ++i) {
-      auto lag = (*admin)->GroupLag(group, std::chrono::seconds(5));
-      got = lag.ok() && !lag->empty() ? (*lag)[0].committed : -1;
-      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return got;
-  };
+  PublishNumbered(*acked_sse_, 10, 12000);
+  auto wait_committed = [&](int64_t want) { return WaitCommitted(group, want); };
   httplib::Client http("127.0.0.1", gateway_->http_port());
   auto ack = [&](const std::string& id, std::vector<int64_t> offsets) {
     Json body = {{"acks", Json::array()}};
