@@ -3,14 +3,13 @@
 // transaction) copies HistoryRecords from one topic to another while writers fill the input; the
 // copier is SIGKILLed and restarted (same transactional id, so the new one aborts what the old one
 // left open), and the node that is the copier's transaction coordinator is SIGKILLed and restarted.
-// The copier also aborts every 7th transaction on purpose after writing it. A read_committed
-// reader reads the output all along.
-// Must hold: the output read with read_committed equals the input exactly (0 lost, 0 duplicated,
-// nothing unknown), order kept per partition and writer, and no record of an aborted transaction
-// is ever read.
-// Forms: CI 10,000 records on 6 partitions with one copier kill and one coordinator kill, and 2,000
-// on 1 partition with one copier kill; full 20,000 on 1 partition and 100,000 on 6, each with 3
-// copier kills and 2 coordinator kills.
+// The copier also aborts a transaction on purpose every 500 records, after writing part of it. A
+// read_committed reader reads the output all along. Must hold: the output read with read_committed
+// equals the input exactly (0 lost, 0 duplicated, nothing unknown), order kept per partition and
+// writer, and no record of an aborted transaction is ever read. Forms: CI 10,000 records on 6
+// partitions with one copier kill and one coordinator kill, and 2,000 on 1 partition with one
+// copier kill; full 20,000 on 1 partition and 100,000 on 6, each with 3 copier kills and 2
+// coordinator kills.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -68,7 +67,7 @@ struct Copier {
     auto p = ChildProcess::Start(
         {COPIER_CHILD, "--brokers", brokers, "--group", group, "--input", input, "--output", output,
          "--transactional-id", transactional_id, "--incarnation", incarnation, "--events", events,
-         "--max-batch", "200", "--abort-every", "7"},
+         "--max-batch", "200", "--abort-every", "500"},
         absl::StrCat(dir, "/", group, "-", incarnation, ".log"));
     ASSERT_TRUE(p.ok()) << p.status();
     process = std::move(*p);
@@ -199,7 +198,7 @@ void RunTransactionalCopy(int partitions, int64_t total, std::chrono::millisecon
   report.extra["coordinator_kills"] = coordinator_killed;
   report.extra["aborted_transactions"] = aborted;
   History::Publish(report);
-  EXPECT_GT(aborted, 0) << "the copier aborts every 7th transaction on purpose";
+  EXPECT_GT(aborted, 0) << "the copier aborts a transaction on purpose every 500 records";
   EXPECT_EQ(report.sent, static_cast<uint64_t>(sent));
   EXPECT_EQ(report.acked, static_cast<uint64_t>(sent));
   EXPECT_EQ(report.lost, 0u) << report.Details();
