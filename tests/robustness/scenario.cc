@@ -227,6 +227,21 @@ absl::StatusOr<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+absl::Status ChildProcess::DumpStacks(const std::string& path) const {
+  if (pid_ <= 0) return absl::FailedPreconditionError("no child process");
+  const std::string pid = std::to_string(pid_);
+  auto gdb = Start({"/usr/bin/gdb", "-p", pid, "-batch", "-nx", "-ex", "info threads", "-ex",
+                    "thread apply all bt"},
+                   path);
+  if (!gdb.ok()) return gdb.status();
+  auto status = gdb->Wait(std::chrono::seconds(60));
+  if (!status.ok()) return status.status();
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return absl::InternalError(absl::StrCat("gdb -p ", pid, " failed (see ", path, ")"));
+  }
+  return absl::OkStatus();
+}
+
 std::string ScenarioDir(const std::string& scenario) {
   const char* bin = std::getenv("MESSAGECORPS_BINARY_DIR");
   std::filesystem::path dir = std::filesystem::path(bin ? bin : ".") / "robustness-logs" / scenario;

@@ -80,6 +80,9 @@ class ChildProcess {
   void Signal(int sig);
   // Waits up to `timeout` for it to exit; its exit status (as from waitpid) or kDeadlineExceeded.
   absl::StatusOr<int> Wait(std::chrono::milliseconds timeout);
+  // Writes every thread's stack (gdb's `thread apply all bt`) to `path`: what a stuck child was
+  // doing, kept beside its log. Fails when gdb is missing or cannot attach.
+  absl::Status DumpStacks(const std::string& path) const;
 
  private:
   pid_t pid_ = -1;

@@ -184,7 +184,13 @@ void RunTransactionalCopy(int partitions, int64_t total, std::chrono::millisecon
   // renewal (two 30 s timeouts, then a new producer's InitTransactions) plus rejoining its group
   // (a killed member's session: 6 s).
   absl::Status copied = WaitForGroupToCatchUp(brokers, copier.group, partitions, 120s);
-  EXPECT_TRUE(copied.ok()) << copied << " (logs in " << copier.dir << ")";
+  if (!copied.ok()) {  // what the stuck copier is doing, before it is stopped
+    const std::string stacks =
+        absl::StrCat(copier.dir, "/", copier.group, "-", copier.incarnation, ".stacks");
+    absl::Status dumped = copier.process.DumpStacks(stacks);
+    ADD_FAILURE() << copied << " (logs in " << copier.dir << "; stacks: "
+                  << (dumped.ok() ? stacks : dumped.ToString()) << ")";
+  }
   copier.process.Signal(SIGTERM);
   auto status = copier.process.Wait(30s);  // the current transaction (30 s bound) + close
   EXPECT_TRUE(status.ok() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
