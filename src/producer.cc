@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "bounded_call.h"
 #include "client_core.h"
 #include "consumer_group_handle.h"
 #include "messagecorps/consumer.h"
@@ -27,6 +28,10 @@
 namespace messagecorps {
 
 namespace {
+
+// How long past its own timeout a SendOffsetsToTransaction call may take before it is given up on
+// (librdkafka #5456): librdkafka answers a little after a timeout, never seconds after.
+constexpr std::chrono::milliseconds kStuckCallGrace{5000};
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -114,10 +119,23 @@ struct Producer::Impl : internal::ClientCore {
   std::atomic<int64_t> last_poll_ns{0};
   std::atomic<bool> in_transaction{false};
 
+  // A SendOffsetsToTransaction call given up on while it still runs inside librdkafka (see there).
+  // Declared after `rk`, so destroyed before it: its destructor waits for the call to return.
+  std::unique_ptr<internal::BoundedCall> stuck_call;
+
   absl::Status CheckTransactional(std::string_view what) const {
-    if (!config.transactional_id.empty()) return absl::OkStatus();
-    return absl::FailedPreconditionError(absl::StrCat(
-        AsAbsl(what), ": this producer is not transactional (ProducerConfig::transactional_id)"));
+    if (config.transactional_id.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          AsAbsl(what), ": this producer is not transactional (ProducerConfig::transactional_id)"));
+    }
+    if (stuck_call) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(AsAbsl(what),
+                       ": a send_offsets_to_transaction call of this producer outlived its "
+                       "timeout and still runs inside librdkafka (librdkafka #5456): no "
+                       "transactional call can follow it; replace the producer"));
+    }
+    return absl::OkStatus();
   }
 
   // Idle poller: serves delivery reports when no Send is polling (so futures and callbacks complete
@@ -418,6 +436,20 @@ Producer::~Producer() {
   impl_->poller_cv.notify_all();
   impl_->poller.join();
 
+  if (impl_->stuck_call) {
+    // librdkafka still runs a transactional call (SendOffsetsToTransaction): an abort would only
+    // conflict with it, and destroying the client under it is not allowed. What is queued is
+    // purged and reported now; the client itself is destroyed by a thread of its own once the call
+    // returns (if it ever does: librdkafka #5456), without holding up this destructor.
+    impl_->logger->warn(
+        "producer closing while a send_offsets_to_transaction call is stuck in librdkafka: its "
+        "transaction is left to the coordinator (aborted at the transaction timeout or by the "
+        "next producer with the same transactional id)");
+    rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    for (int i = 0; i < 50 && Outstanding() > 0; ++i) rd_kafka_poll(impl_->rk.get(), 10);
+    std::thread([impl = std::move(impl_)]() mutable { impl.reset(); }).detach();
+    return;
+  }
   if (impl_->in_transaction.load()) {
     absl::Status aborted = AbortTransaction(impl_->config.close_timeout);
     impl_->logger->warn("producer closing with a transaction open: aborted ({})",
@@ -568,13 +600,32 @@ absl::Status Producer::SendOffsetsToTransaction(const std::vector<TopicPartition
     rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
         tp.offset;
   }
-  rd_kafka_consumer_group_metadata_t* metadata = rd_kafka_consumer_group_metadata(group_handle);
-  absl::Status s =
-      TransactionError(rd_kafka_send_offsets_to_transaction(impl_->rk.get(), list.get(), metadata,
-                                                            static_cast<int>(timeout.count())),
-                       "send offsets to transaction");
-  rd_kafka_consumer_group_metadata_destroy(metadata);
-  return s;
+  std::shared_ptr<rd_kafka_consumer_group_metadata_t> metadata(
+      rd_kafka_consumer_group_metadata(group_handle), rd_kafka_consumer_group_metadata_destroy);
+  // librdkafka waits for this call's outcome without a deadline, and the group-coordinator request
+  // it makes has none either (librdkafka #5456, open in 2.14.2; #5511): when the coordinator's node
+  // goes away at the wrong moment the call never returns (seen in the transactional-copy scenario
+  // on 2.14.2, tests/robustness). So it runs on a thread of its own and is given up after
+  // `timeout` and a grace period; the producer is then done with transactions (CheckTransactional).
+  rd_kafka_t* rk = impl_->rk.get();
+  std::shared_ptr<rd_kafka_topic_partition_list_t> shared_list(
+      list.release(), rd_kafka_topic_partition_list_destroy);
+  const int timeout_ms = static_cast<int>(timeout.count());
+  auto call = std::make_unique<internal::BoundedCall>([rk, shared_list, metadata, timeout_ms] {
+    return rd_kafka_send_offsets_to_transaction(rk, shared_list.get(), metadata.get(), timeout_ms);
+  });
+  const auto limit = timeout + kStuckCallGrace;
+  if (!call->WaitFor(limit)) {
+    impl_->stuck_call = std::move(call);
+    impl_->logger->error(
+        "send offsets to transaction: no answer from librdkafka {} ms after the call's {} ms "
+        "timeout (librdkafka #5456); this producer can make no more transactional calls",
+        kStuckCallGrace.count(), timeout.count());
+    return absl::DeadlineExceededError(absl::StrCat(
+        "send offsets to transaction: librdkafka did not return within ", limit.count(),
+        " ms (its own timeout: ", timeout.count(), " ms; librdkafka #5456); replace the producer"));
+  }
+  return TransactionError(call->TakeResult(), "send offsets to transaction");
 }
 
 absl::Status Producer::CommitTransaction(std::chrono::milliseconds timeout) {

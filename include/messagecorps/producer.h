@@ -246,6 +246,13 @@ class Producer {
   absl::Status BeginTransaction();
   // `offsets`: the next offset to read per input partition (as Consumer::Commit takes them);
   // `consumer`: the group member that read them (its group metadata fences zombies, KIP-447).
+  // Bounded even where librdkafka is not: its call can wait forever when the group coordinator's
+  // node goes away at the wrong moment (librdkafka #5456, seen with 2.14.2). If it has not returned
+  // 5 s after `timeout`, this returns kDeadlineExceeded and the producer is done with transactions:
+  // every later transactional call returns kDeadlineExceeded too ("replace the producer"). Build a
+  // new producer with the same transactional_id: its InitTransactions aborts the open transaction.
+  // Destroying the stuck producer does not wait for the call (its client is freed when the call
+  // returns, on a thread of its own).
   absl::Status SendOffsetsToTransaction(const std::vector<TopicPartition>& offsets,
                                         const Consumer& consumer,
                                         std::chrono::milliseconds timeout);

@@ -152,7 +152,8 @@ struct RouterStats {
   // Accepted commits (in exactly-once mode: committed transactions).
   uint64_t commits = 0;
   // Exactly-once mode: transactions aborted (then redone), and transactional producers replaced
-  // because their coordinator stopped answering.
+  // because their coordinator stopped answering (a commit timing out twice, or a
+  // SendOffsetsToTransaction stuck in librdkafka past its timeout: producer.h).
   uint64_t aborted_transactions = 0;
   uint64_t producer_renewals = 0;
   // Refused or failed commits, and positions of revoked partitions not committed (those records
