@@ -2,9 +2,10 @@
 // processes (output to files), wait for them with a deadline, stop them with SIGTERM.
 #pragma once
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,12 +33,35 @@ class ServiceProcess {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+    // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a test that crashes (no
+    // destructor runs) must not leave its services running, holding ports and consumer groups
+    // that disturb the tests after it. The signal follows the thread that started the child, so
+    // start services from the test's own thread. Between fork and exec only async-signal-safe
+    // calls.
+    const pid_t parent = getpid();
+    const int out = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int log = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int exec_failed[2] = {-1, -1};  // written to only when execve fails (closed on exec)
+    pid_ = (out >= 0 && log >= 0 && pipe2(exec_failed, O_CLOEXEC) == 0) ? fork() : -1;
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);  // the test ended before prctl
+      if (dup2(out, 1) >= 0 && dup2(log, 2) >= 0) execve(binary.c_str(), argv.data(), environ);
+      const int error = errno;
+      (void)!write(exec_failed[1], &error, sizeof error);
+      _exit(127);
+    }
+    for (int fd : {out, log, exec_failed[1]}) {
+      if (fd >= 0) close(fd);
+    }
+    if (pid_ > 0) {
+      int error = 0;
+      if (read(exec_failed[0], &error, sizeof error) > 0) {  // not started: as posix_spawn failing
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+      }
+    }
+    if (exec_failed[0] >= 0) close(exec_failed[0]);
   }
   ~ServiceProcess() {
     if (running()) {
