@@ -188,8 +188,8 @@ void RunTransactionalCopy(int partitions, int64_t total, std::chrono::millisecon
     const std::string stacks =
         absl::StrCat(copier.dir, "/", copier.group, "-", copier.incarnation, ".stacks");
     absl::Status dumped = copier.process.DumpStacks(stacks);
-    ADD_FAILURE() << copied << " (logs in " << copier.dir << "; stacks: "
-                  << (dumped.ok() ? stacks : dumped.ToString()) << ")";
+    ADD_FAILURE() << copied << " (logs in " << copier.dir
+                  << "; stacks: " << (dumped.ok() ? stacks : dumped.ToString()) << ")";
   }
   copier.process.Signal(SIGTERM);
   auto status = copier.process.Wait(30s);  // the current transaction (30 s bound) + close
