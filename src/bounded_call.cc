@@ -5,29 +5,27 @@
 namespace messagecorps::internal {
 
 BoundedCall::BoundedCall(std::function<rd_kafka_error_t*()> call)
-    : state_(std::make_shared<State>()) {
-  thread_ = std::thread([state = state_, call = std::move(call)] {
-    rd_kafka_error_t* result = call();
-    std::lock_guard lock(state->mu);
-    state->result = result;
-    state->done = true;
-    state->cv.notify_all();
-  });
-}
+    : thread_([this, call = std::move(call)] {
+        rd_kafka_error_t* result = call();
+        std::lock_guard lock(mu_);
+        result_ = result;
+        done_ = true;
+        cv_.notify_all();
+      }) {}
 
 BoundedCall::~BoundedCall() {
-  thread_.join();
-  if (state_->result != nullptr) rd_kafka_error_destroy(state_->result);
+  thread_.join();  // the thread uses this object's members until the call returns
+  if (result_ != nullptr) rd_kafka_error_destroy(result_);
 }
 
 bool BoundedCall::WaitFor(std::chrono::milliseconds limit) {
-  std::unique_lock lock(state_->mu);
-  return state_->cv.wait_for(lock, limit, [&] { return state_->done; });
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, limit, [this] { return done_; });
 }
 
 rd_kafka_error_t* BoundedCall::TakeResult() {
-  std::lock_guard lock(state_->mu);
-  return std::exchange(state_->result, nullptr);
+  std::lock_guard lock(mu_);
+  return std::exchange(result_, nullptr);
 }
 
 }  // namespace messagecorps::internal

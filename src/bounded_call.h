@@ -5,7 +5,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -29,14 +28,11 @@ class BoundedCall {
   rd_kafka_error_t* TakeResult();
 
  private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    rd_kafka_error_t* result = nullptr;
-  };
-  std::shared_ptr<State> state_;
-  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  rd_kafka_error_t* result_ = nullptr;
+  std::thread thread_;  // last: started once the members it uses exist
 };
 
 }  // namespace messagecorps::internal

@@ -123,6 +123,13 @@ struct Producer::Impl : internal::ClientCore {
   // Declared after `rk`, so destroyed before it: its destructor waits for the call to return.
   std::unique_ptr<internal::BoundedCall> stuck_call;
 
+  // Drops what is queued or in flight and serves the purge reports (for at most 500 ms), so every
+  // callback/future hears about its record.
+  void PurgeAndReport() {
+    rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    for (int i = 0; i < 50 && outstanding.load() > 0; ++i) rd_kafka_poll(rk.get(), 10);
+  }
+
   absl::Status CheckTransactional(std::string_view what) const {
     if (config.transactional_id.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -445,8 +452,7 @@ Producer::~Producer() {
         "producer closing while a send_offsets_to_transaction call is stuck in librdkafka: its "
         "transaction is left to the coordinator (aborted at the transaction timeout or by the "
         "next producer with the same transactional id)");
-    rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    for (int i = 0; i < 50 && Outstanding() > 0; ++i) rd_kafka_poll(impl_->rk.get(), 10);
+    impl_->PurgeAndReport();
     std::thread([impl = std::move(impl_)]() mutable { impl.reset(); }).detach();
     return;
   }
@@ -462,9 +468,7 @@ Producer::~Producer() {
         "producer closing: {} record(s) not delivered within {} ms; they are purged and reported "
         "as failed",
         left, impl_->config.close_timeout.count());
-    rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    // Serve the purge reports so every callback/future hears about its record.
-    for (int i = 0; i < 50 && Outstanding() > 0; ++i) rd_kafka_poll(impl_->rk.get(), 10);
+    impl_->PurgeAndReport();
   }
 }
 
