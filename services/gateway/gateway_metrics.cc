@@ -63,8 +63,28 @@ GatewayMetrics::GatewayMetrics()
   }
 }
 
+prometheus::Counter& GatewayMetrics::RequestSeries(Api api, std::string_view method,
+                                                   absl::StatusCode code) {
+  return requests_.Add(RequestLabels(api, method, code));
+}
+
 void GatewayMetrics::CountRequest(Api api, std::string_view method, absl::StatusCode code) {
-  requests_.Add(RequestLabels(api, method, code)).Increment();
+  RequestSeries(api, method, code).Increment();
+}
+
+void RequestCounter::Count(absl::StatusCode code) {
+  const auto i = static_cast<size_t>(code);
+  if (i >= kCodes) {
+    metrics_.CountRequest(api_, method_, code);
+    return;
+  }
+  prometheus::Counter* series = series_[i].load(std::memory_order_acquire);
+  if (series == nullptr) {
+    // Family::Add returns the same series to racing first users; it lives as long as the registry.
+    series = &metrics_.RequestSeries(api_, method_, code);
+    series_[i].store(series, std::memory_order_release);
+  }
+  series->Increment();
 }
 
 uint64_t GatewayMetrics::Requests(Api api, std::string_view method, absl::StatusCode code) const {

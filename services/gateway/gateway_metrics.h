@@ -7,8 +7,8 @@
 //   mcorps_gateway_kafka_reachable                   1 while metadata requests are answered
 //
 // Thread-safety: every method may be called from any thread (prometheus-cpp's counters and gauges
-// are atomics; the labelled request counts look their series up under the family's mutex, once per
-// request).
+// are atomics; CountRequest looks its series up under the family's mutex, once per request, while a
+// RequestCounter looks each outcome's series up once and then only increments).
 #pragma once
 
 #include <prometheus/counter.h>
@@ -18,9 +18,11 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 
@@ -28,6 +30,29 @@ namespace messagecorps::gateway {
 
 enum class StreamKind { kPublish, kSubscribe, kSse };
 enum class Api { kGrpc, kHttp };
+
+class GatewayMetrics;
+
+// mcorps_gateway_requests_total of one (api, method) with each outcome's series looked up once:
+// for counts per message of a stream, where Family::Add (labels hashed and compared under the
+// family's mutex) on every message would be paid hundreds of thousands of times a second.
+class RequestCounter {
+ public:
+  RequestCounter(GatewayMetrics& metrics, Api api, std::string method)
+      : metrics_(metrics), api_(api), method_(std::move(method)) {}
+  RequestCounter(const RequestCounter&) = delete;
+  RequestCounter& operator=(const RequestCounter&) = delete;
+
+  void Count(absl::StatusCode code);
+
+ private:
+  static constexpr size_t kCodes = 17;  // absl::StatusCode 0..16
+  GatewayMetrics& metrics_;
+  const Api api_;
+  const std::string method_;
+  // Series are created on first use only, so that /metrics lists the outcomes that happened.
+  std::array<std::atomic<prometheus::Counter*>, kCodes> series_{};
+};
 
 class GatewayMetrics {
  public:
@@ -39,6 +64,8 @@ class GatewayMetrics {
   GatewayMetrics& operator=(const GatewayMetrics&) = delete;
 
   void CountRequest(Api api, std::string_view method, absl::StatusCode code);
+  // PublishStream's count per message (method "PublishStream.message"), on the hot path.
+  RequestCounter& stream_messages() { return stream_messages_; }
   void ObservePublishSeconds(double seconds);
   void StreamOpened(StreamKind kind) { Stream(kind).Increment(); }
   void StreamClosed(StreamKind kind) { Stream(kind).Decrement(); }
@@ -56,6 +83,8 @@ class GatewayMetrics {
   std::string RenderPrometheus() const;
 
  private:
+  friend class RequestCounter;
+  prometheus::Counter& RequestSeries(Api api, std::string_view method, absl::StatusCode code);
   prometheus::Gauge& Stream(StreamKind kind) { return *streams_[static_cast<size_t>(kind)]; }
 
   // Declared first: the families and series below live in it.
@@ -65,6 +94,7 @@ class GatewayMetrics {
   std::array<prometheus::Gauge*, 3> streams_{};
   std::array<prometheus::Counter*, 2> pushed_{};
   prometheus::Gauge& reachable_;
+  RequestCounter stream_messages_{*this, Api::kGrpc, "PublishStream.message"};
 };
 
 }  // namespace messagecorps::gateway
