@@ -4,10 +4,11 @@
 //
 //   mcorps_bench_gateway --mode MODE --brokers B --topic T --partitions P --size BYTES --count N
 //                        [--gateway HOST:PORT] [--concurrency C] [--streams S] [--rate R]
-//                        [--warmup N] [-X key=value]...
+//                        [--batch B] [--warmup N] [-X key=value]...
 //   MODE: direct-produce   the library's Producer (what an application linking messagecorps does)
 //         grpc-unary       Publish calls, C in flight (callback API)
-//         grpc-stream      PublishStream, S streams, one writer thread each
+//         grpc-stream      PublishStream, S streams, one writer thread each; B records per request
+//                          (PublishRequest.records) with --batch B > 1, else one message each
 //         direct-consume   the library's Consumer reading N records from the beginning
 //         grpc-subscribe   Subscribe (fan-out) reading N records from the beginning
 //         direct-latency   Producer at R msg/s -> Consumer: end-to-end latency percentiles
@@ -19,6 +20,7 @@
 // Image.frame.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <iostream>
@@ -47,6 +49,7 @@ struct Args {
   int64_t count = 10000;
   int concurrency = 64;
   int streams = 4;
+  int batch = 1;  // grpc-stream: records per PublishRequest
   double rate = 1000;
   int64_t warmup = 100;
   std::map<std::string, std::string> props;
@@ -86,6 +89,8 @@ Args Parse(int argc, char** argv) {
       a.concurrency = std::stoi(next());
     else if (k == "--streams")
       a.streams = std::stoi(next());
+    else if (k == "--batch")
+      a.batch = std::stoi(next());
     else if (k == "--rate")
       a.rate = std::stod(next());
     else if (k == "--warmup")
@@ -260,20 +265,45 @@ void GrpcUnary(const Args& a) {
   std::cout << j.Text() << std::endl;
 }
 
-// One PublishStream of `n` messages; returns the failures.
-int64_t StreamPublish(v1::Gateway::Stub* stub, const v1::PublishRequest& req, int64_t n) {
+// One PublishStream of `n` messages, `batch` per request (PublishRequest.records when > 1);
+// returns the failures.
+int64_t StreamPublish(v1::Gateway::Stub* stub, const v1::PublishRequest& one, int batch,
+                      int64_t n) {
   grpc::ClientContext ctx;
   auto stream = stub->PublishStream(&ctx);
   int64_t failed = 0, answered = 0;
   std::thread reader([&] {
     v1::PublishResponse resp;
     while (stream->Read(&resp)) {
-      ++answered;
-      if (resp.code() != 0) ++failed;
+      if (resp.results_size() == 0) {
+        ++answered;
+        if (resp.code() != 0) ++failed;
+      }
+      for (const v1::PublishResponse& r : resp.results()) {
+        ++answered;
+        if (r.code() != 0) ++failed;
+      }
     }
   });
-  for (int64_t i = 0; i < n; ++i) {
-    if (!stream->Write(req)) break;
+  v1::PublishRequest full;  // `batch` records, the topic once
+  if (batch > 1) {
+    full.set_topic(one.topic());
+    for (int i = 0; i < batch; ++i) *full.add_records()->mutable_message() = one.message();
+  }
+  for (int64_t sent = 0; sent < n;) {
+    const int64_t k = batch > 1 ? std::min<int64_t>(batch, n - sent) : 1;
+    bool ok;
+    if (batch <= 1) {
+      ok = stream->Write(one);
+    } else if (k == batch) {
+      ok = stream->Write(full);
+    } else {
+      v1::PublishRequest last = full;
+      last.mutable_records()->DeleteSubrange(static_cast<int>(k), batch - static_cast<int>(k));
+      ok = stream->Write(last);
+    }
+    if (!ok) break;
+    sent += k;
   }
   stream->WritesDone();
   reader.join();
@@ -287,19 +317,20 @@ void GrpcStream(const Args& a) {
   v1::PublishRequest req;
   req.set_topic(a.topic);
   req.mutable_message()->PackFrom(MakeImage(a.size));
-  StreamPublish(stub.get(), req, a.warmup);
+  StreamPublish(stub.get(), req, a.batch, a.warmup);
   Phase phase;
   phase.Start();
   std::atomic<int64_t> failed{0};
   std::vector<std::thread> threads;
   for (int s = 0; s < a.streams; ++s) {
     const int64_t n = a.count / a.streams + (s < a.count % a.streams ? 1 : 0);
-    threads.emplace_back([&, n] { failed += StreamPublish(stub.get(), req, n); });
+    threads.emplace_back([&, n] { failed += StreamPublish(stub.get(), req, a.batch, n); });
   }
   for (auto& t : threads) t.join();
   JsonLine j;
   phase.Finish(j, a.count, a.size);
-  j.Num("streams", a.streams).Num("failed", static_cast<double>(failed.load()));
+  j.Num("streams", a.streams).Num("batch", a.batch);
+  j.Num("failed", static_cast<double>(failed.load()));
   j.Bool("ok", failed == 0);
   std::cout << j.Text() << std::endl;
 }

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -37,6 +38,8 @@ namespace v1 = messagecorps::gateway::v1;
 
 constexpr char kServiceName[] = "messagecorps.gateway.v1.Gateway";
 constexpr size_t kMaxResponseBytes = 1u << 20;
+// PublishStream: records in one request (as a REST batch).
+constexpr int kMaxRecordsPerRequest = 1000;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
@@ -113,11 +116,13 @@ absl::Status InvalidField(std::string_view field, std::string_view problem) {
       absl::InvalidArgumentError(absl::StrCat(AsAbsl(field), ": ", AsAbsl(problem))), field);
 }
 
-// The request as a PublishInput (views into `req`, valid while it is).
-absl::Status ToInput(const v1::PublishRequest& req, std::string_view metadata_traceparent,
+// The request as a PublishInput (views into `req`, valid while it is). `default_topic`: the topic
+// of a request without one (a batch's records take the batch's).
+absl::Status ToInput(const v1::PublishRequest& req, std::string_view default_topic,
+                     std::string_view metadata_traceparent,
                      std::string_view metadata_idempotency_key, PublishInput* in) {
-  if (req.topic().empty()) return InvalidField("topic", "missing");
-  in->topic = req.topic();
+  in->topic = req.topic().empty() ? default_topic : std::string_view(req.topic());
+  if (in->topic.empty()) return InvalidField("topic", "missing");
   switch (req.payload_case()) {
     case v1::PublishRequest::kMessage:
       in->form = PublishInput::Form::kAny;
@@ -282,7 +287,10 @@ class PublishReactor final : public grpc::ServerUnaryReactor {
     absl::Status s = principal.status();
     if (s.ok()) {
       state_->principal = principal->name;
-      s = ToInput(req, Metadata(ctx, "traceparent"), Metadata(ctx, "idempotency-key"), &input);
+      s = req.records_size() > 0
+              ? InvalidField("records", "several records per request only on PublishStream")
+              : ToInput(req, {}, Metadata(ctx, "traceparent"), Metadata(ctx, "idempotency-key"),
+                        &input);
     }
     if (s.ok()) s = gw.access->Authorize(*principal, Right::kPublish, input.topic);
     if (s.ok()) s = gw.access->AdmitPublish(*principal, req.ByteSizeLong());
@@ -378,39 +386,20 @@ class PublishStreamReactor final
       state_->Step();
       return;
     }
+    const v1::PublishRequest& req = state_->request;
+    const size_t records = WindowRecords(req);
     uint64_t seq;
     {
       std::lock_guard lock(state_->mu);
       seq = state_->next_seq++;
+      state_->records_in_flight += records;
     }
-    const v1::PublishRequest& req = state_->request;
-    const uint64_t correlation_id = req.correlation_id();
-    PublishInput input;
-    // A stream's messages carry their own keys (the metadata key would make them all one).
-    absl::Status s = ToInput(req, traceparent_, {}, &input);
-    if (s.ok()) s = gw_.access->Authorize(principal_, Right::kPublish, input.topic);
-    if (s.ok()) s = gw_.access->AdmitPublish(principal_, req.ByteSizeLong());
-    if (s.ok()) {
-      input.principal = principal_.name;
-      std::shared_ptr<State> state = state_;
-      GatewayMetrics* metrics = gw_.metrics;
-      s = gw_.publisher->Publish(
-          input, [state, seq, correlation_id, metrics](absl::StatusOr<PublishResult> r) {
-            v1::PublishResponse response;
-            if (r.ok()) {
-              FillResponse(*r, correlation_id, &response);
-            } else {
-              FillError(r.status(), correlation_id, &response);
-            }
-            metrics->CountRequest(Api::kGrpc, "PublishStream.message", r.status().code());
-            state->Complete(seq, std::move(response));
-          });
-    }
-    if (!s.ok()) {
-      gw_.metrics->CountRequest(Api::kGrpc, "PublishStream.message", s.code());
-      v1::PublishResponse response;
-      FillError(s, correlation_id, &response);
-      state_->Complete(seq, std::move(response));
+    if (req.records_size() == 0) {
+      PublishOne(req, nullptr, [state = state_, seq](v1::PublishResponse response) {
+        state->Complete(seq, std::move(response));
+      });
+    } else {
+      PublishBatch(req, seq);
     }
     {
       std::lock_guard lock(state_->mu);
@@ -424,6 +413,8 @@ class PublishStreamReactor final
       std::lock_guard lock(state_->mu);
       state_->write_in_flight = false;
       ++state_->write_seq;
+      state_->records_in_flight -= std::min<size_t>(
+          state_->records_in_flight, std::max<size_t>(state_->writing.results_size(), 1));
       if (!ok) state_->cancelled = true;  // the client is gone
     }
     state_->Step();
@@ -459,6 +450,7 @@ class PublishStreamReactor final
     uint64_t next_seq = 0;   // sequence of the next request read
     uint64_t write_seq = 0;  // sequence of the next response to write
     size_t window = 1;
+    size_t records_in_flight = 0;  // read and not yet written (a batch counts its records)
     bool read_in_flight = false, write_in_flight = false;
     bool read_closed = false, draining = false, cancelled = false, finished = false;
     absl::StatusCode final_code = absl::StatusCode::kOk;
@@ -510,7 +502,7 @@ class PublishStreamReactor final
           }
         }
         if (!read_in_flight && !read_closed && !draining && !cancelled &&
-            next_seq - write_seq < window) {
+            records_in_flight < window) {
           read_in_flight = true;
           reactor->StartRead(&request);
         }
@@ -533,6 +525,95 @@ class PublishStreamReactor final
       finishing->Finish(finish);
     }
   };
+
+  // Publishes one message (`req`, or a record of the batch `outer`) and gives its response to
+  // `done`: from the delivery report, or at once when it is refused.
+  // `done` is copied into the delivery callback and kept for a refusal (Publish does not call its
+  // callback then), rather than shared through another allocation per message.
+  template <class Done>
+  void PublishOne(const v1::PublishRequest& req, const v1::PublishRequest* outer, Done done) {
+    const uint64_t correlation_id = req.correlation_id();
+    PublishInput input;
+    absl::Status s;
+    if (outer != nullptr && req.records_size() > 0) {
+      s = InvalidField("records", "records do not nest");
+    } else {
+      std::string_view traceparent = traceparent_;
+      if (outer != nullptr && !outer->traceparent().empty()) traceparent = outer->traceparent();
+      // A stream's messages carry their own keys (the metadata key would make them all one).
+      s = ToInput(req, outer != nullptr ? std::string_view(outer->topic()) : std::string_view(),
+                  traceparent, {}, &input);
+    }
+    if (s.ok()) s = gw_.access->Authorize(principal_, Right::kPublish, input.topic);
+    if (s.ok()) s = gw_.access->AdmitPublish(principal_, req.ByteSizeLong());
+    if (s.ok()) {
+      input.principal = principal_.name;
+      RequestCounter* counter = &gw_.metrics->stream_messages();
+      s = gw_.publisher->Publish(input,
+                                 [done, correlation_id, counter](absl::StatusOr<PublishResult> r) {
+                                   v1::PublishResponse response;
+                                   if (r.ok()) {
+                                     FillResponse(*r, correlation_id, &response);
+                                   } else {
+                                     FillError(r.status(), correlation_id, &response);
+                                   }
+                                   counter->Count(r.status().code());
+                                   done(std::move(response));
+                                 });
+    }
+    if (!s.ok()) {
+      gw_.metrics->stream_messages().Count(s.code());
+      v1::PublishResponse response;
+      FillError(s, correlation_id, &response);
+      done(std::move(response));
+    }
+  }
+
+  // A batch refused as a whole: a payload besides the records, or too many records.
+  static bool RefusedWhole(const v1::PublishRequest& req) {
+    return req.records_size() > 0 && (req.payload_case() != v1::PublishRequest::PAYLOAD_NOT_SET ||
+                                      req.records_size() > kMaxRecordsPerRequest);
+  }
+
+  // What a request counts in the window: its records, or 1 (one message, or a batch refused whole:
+  // its response has no results). Agrees with OnWriteDone's count from the response.
+  static size_t WindowRecords(const v1::PublishRequest& req) {
+    return RefusedWhole(req) ? 1 : std::max<size_t>(req.records_size(), 1);
+  }
+
+  // A request with `records`: each published on its own; one response with every result, in
+  // order, once the last is known. Results may come on several threads at once: each fills its
+  // own pre-allocated slot, and the last one (by the countdown) hands the response on.
+  void PublishBatch(const v1::PublishRequest& req, uint64_t seq) {
+    if (RefusedWhole(req)) {
+      const absl::Status s =
+          req.payload_case() != v1::PublishRequest::PAYLOAD_NOT_SET
+              ? InvalidField("payload", "a request with records carries no payload of its own")
+              : InvalidField("records", absl::StrCat(req.records_size(), " records: at most ",
+                                                     kMaxRecordsPerRequest, " per request"));
+      gw_.metrics->stream_messages().Count(s.code());
+      v1::PublishResponse response;
+      FillError(s, req.correlation_id(), &response);
+      state_->Complete(seq, std::move(response));
+      return;
+    }
+    struct Batch {
+      v1::PublishResponse response;
+      std::atomic<int> remaining{0};
+    };
+    auto batch = std::make_shared<Batch>();
+    batch->response.set_correlation_id(req.correlation_id());
+    for (int i = 0; i < req.records_size(); ++i) batch->response.add_results();
+    batch->remaining.store(req.records_size(), std::memory_order_relaxed);
+    for (int i = 0; i < req.records_size(); ++i) {
+      PublishOne(req.records(i), &req, [batch, i, state = state_, seq](v1::PublishResponse result) {
+        *batch->response.mutable_results(i) = std::move(result);
+        if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          state->Complete(seq, std::move(batch->response));
+        }
+      });
+    }
+  }
 
   GatewayContext& gw_;
   std::shared_ptr<State> state_;

@@ -665,6 +665,80 @@ TEST_F(GatewayTest, PublishStreamAnswersInOrderWithPerMessageErrors) {
   }
 }
 
+// Several records per request: one response per request with one result per record, in order;
+// a bad record fails alone; a request that mixes a payload with records, or nests them, is refused
+// whole; the stream goes on.
+TEST_F(GatewayTest, PublishStreamBatchesAnswerOneResultPerRecord) {
+  grpc::ClientContext ctx;
+  auto stub = gateway_->Stub();
+  auto stream = stub->PublishStream(&ctx);
+  v1::PublishRequest batch;
+  batch.set_topic(*raw_);
+  batch.set_correlation_id(1);
+  for (int i = 0; i < 20; ++i) {
+    v1::PublishRequest* r = batch.add_records();
+    r->set_correlation_id(100 + i);
+    if (i == 5) {
+      r->set_json(R"({"frame": "not a number"})");
+    } else {
+      r->mutable_message()->PackFrom(SampleImage(7000 + i));
+    }
+  }
+  v1::PublishRequest mixed = batch;
+  mixed.set_correlation_id(2);
+  mixed.set_json(R"({"frame": 1})");
+  v1::PublishRequest nested;
+  nested.set_topic(*raw_);
+  nested.set_correlation_id(3);
+  *nested.add_records()->add_records() = batch.records(0);
+  v1::PublishRequest single;
+  single.set_topic(*raw_);
+  single.set_correlation_id(4);
+  single.mutable_message()->PackFrom(SampleImage(7100));
+  for (const v1::PublishRequest* req : {&batch, &mixed, &nested, &single}) {
+    ASSERT_TRUE(stream->Write(*req));
+  }
+  stream->WritesDone();
+  std::vector<v1::PublishResponse> responses;
+  v1::PublishResponse resp;
+  while (stream->Read(&resp)) responses.push_back(resp);
+  const grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(responses.size(), 4u);
+
+  EXPECT_EQ(responses[0].correlation_id(), 1u);
+  EXPECT_EQ(responses[0].code(), 0);
+  ASSERT_EQ(responses[0].results_size(), 20);
+  for (int i = 0; i < 20; ++i) {
+    const v1::PublishResponse& r = responses[0].results(i);
+    EXPECT_EQ(r.correlation_id(), static_cast<uint64_t>(100 + i));
+    if (i == 5) {
+      EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      EXPECT_EQ(r.field(), "frame");
+    } else {
+      EXPECT_EQ(r.code(), 0) << r.error();
+      EXPECT_EQ(r.topic(), *raw_);  // the batch's topic
+      EXPECT_GE(r.offset(), 0);
+    }
+  }
+  EXPECT_EQ(responses[1].correlation_id(), 2u);
+  EXPECT_EQ(responses[1].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(responses[1].field(), "payload");
+  EXPECT_EQ(responses[1].results_size(), 0);
+  ASSERT_EQ(responses[2].results_size(), 1);
+  EXPECT_EQ(responses[2].results(0).code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(responses[2].results(0).field(), "records");
+  EXPECT_EQ(responses[3].correlation_id(), 4u);
+  EXPECT_EQ(responses[3].code(), 0) << responses[3].error();
+  EXPECT_EQ(responses[3].results_size(), 0);
+
+  // Unary Publish takes one message only.
+  grpc::ClientContext unary_ctx;
+  v1::PublishResponse unary;
+  const grpc::Status refused = stub->Publish(&unary_ctx, batch, &unary);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(GatewayTest, SubscribeFromATimestampStartsAtTheFirstRecordAtOrAfterIt) {
   // Three records with CreateTime stamps in the future (the broker accepts up to an hour ahead),
   // so that no record another test wrote into the shared topic lies at or after them.
