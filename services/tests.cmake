@@ -88,7 +88,9 @@ mcorps_add_test(gateway_unit_test LABEL unit SOURCES ${svc_tests}/unit/gateway_u
 mcorps_add_test(gateway_test LABEL integration TIMEOUT 600
                 SOURCES ${svc_tests}/integration/gateway_test.cc
                 LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+get_property(gateway_allocator GLOBAL PROPERTY MCORPS_GATEWAY_ALLOCATOR)
 target_compile_definitions(gateway_test PRIVATE
+                           MCORPS_GATEWAY_ALLOCATOR="${gateway_allocator}"
                            MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>"
                            MCORPS_ACME_DESCRIPTOR_SET="${MCORPS_TEST_ACME_DESC}")
 add_dependencies(gateway_test mcorps-gateway acme_descriptor_set)
