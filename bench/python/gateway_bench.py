@@ -6,6 +6,9 @@ library directly, in the same run, side by side.
             request)  and  unary Publish (C in flight)
   subscribe library Consumer      vs  Subscribe (fan-out), both reading the same pre-filled topic
   latency   Producer -> Consumer  vs  Publish -> Subscribe, at R msg/s: the latency the gateway adds
+  --compare-gateway BIN: the batched stream also through a second gateway binary (e.g. one built
+            with -DMCORPS_GATEWAY_JEMALLOC=OFF), in the same run; every stream run also reports the
+            gateway process's CPU per record.
 
 Every measurement is a child process (bench/gateway_bench.cc, mcorps_bench_gateway) on a fresh topic
 of 12 partitions; one gateway process serves all the gRPC runs. Repetitions run the measurements in a
@@ -43,6 +46,7 @@ def run(cmd):
 
 class Gateway:
     def __init__(self, binary, brokers, registry, log_path):
+        self.binary = binary
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [binary, "--brokers", brokers, "--host", "127.0.0.1", "--grpc-port", "0", "--http-port",
@@ -51,6 +55,12 @@ class Gateway:
         if not line:
             raise RuntimeError("mcorps-gateway did not start; see " + log_path)
         self.target = "127.0.0.1:%d" % json.loads(line)["grpc_port"]
+
+    def cpu_seconds(self):
+        """User + system CPU time the gateway process has used so far (all its threads)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -72,6 +82,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--compare-gateway", metavar="BIN",
+                        help="also run the batched stream through this second gateway binary")
     args = parser.parse_args()
     if args.quick:
         args.count, args.repetitions, args.latency_seconds = 5000, 1, 3
@@ -81,6 +93,8 @@ def main():
 
     admin = Admin(args.brokers)
     names = ["direct", "stream", "stream-batch", "unary", "lat-direct", "lat-grpc"]
+    if args.compare_gateway:
+        names.append("stream-batch-cmp")
     topics = [{n: "gwbench-%s-%s" % (n, uuid.uuid4().hex[:8]) for n in names}
               for _ in range(args.repetitions)]
     registry = os.path.join(args.out, "gateway-bench-registry.conf")
@@ -90,6 +104,10 @@ def main():
                 admin.create(t, PARTITIONS)
                 f.write("%s protobuf.data.Image encoding=raw\n" % t)
     gateway = Gateway(gateway_bin, args.brokers, registry, os.path.join(args.out, "gateway-bench.log"))
+    other = None
+    if args.compare_gateway:
+        other = Gateway(args.compare_gateway, args.brokers, registry,
+                        os.path.join(args.out, "gateway-bench-compare.log"))
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     load_before = " ".join("%.1f" % x for x in load_average())
     results = {}  # measurement -> [result per repetition]
@@ -107,6 +125,10 @@ def main():
                 "grpc-stream-batch": ["--topic", t["stream-batch"], "--count", str(args.count),
                                       "--streams", str(args.streams),
                                       "--batch", str(args.batch)] + grpc,
+                **({"grpc-stream-batch-cmp": ["--topic", t["stream-batch-cmp"], "--count",
+                                              str(args.count), "--streams", str(args.streams),
+                                              "--batch", str(args.batch),
+                                              "--gateway", other.target]} if other else {}),
                 "grpc-unary": ["--topic", t["unary"], "--count", str(args.count),
                                "--concurrency", str(args.concurrency)] + grpc,
                 "direct-latency": ["--topic", t["lat-direct"], "--count", latency_count,
@@ -125,11 +147,20 @@ def main():
             for mode in order:
                 log("gateway bench rep %d: %s" % (rep + 1, mode))
                 # grpc-stream-batch is grpc-stream with PublishRequest.records.
-                binary_mode = "grpc-stream" if mode == "grpc-stream-batch" else mode
+                binary_mode = "grpc-stream" if mode.startswith("grpc-stream") else mode
+                # The gateway's own CPU per record, from its process's counters around the run
+                # (the warm-up's few records included).
+                served_by = other if mode == "grpc-stream-batch-cmp" else gateway
+                cpu_before = served_by.cpu_seconds()
                 result = run([bench, "--mode", binary_mode] + common + plan[mode])
+                if mode.startswith("grpc-stream"):
+                    result["gateway_cpu_us"] = ((served_by.cpu_seconds() - cpu_before) * 1e6 /
+                                                max(1, result["messages"]))
                 results.setdefault(mode, []).append(result)
     finally:
         gateway.stop()
+        if other:
+            other.stop()
         for rep in topics:
             for topic in rep.values():
                 admin.delete(topic)
@@ -152,6 +183,12 @@ def main():
         ("publish, PublishStream x%d, %d records per request" % (args.streams, args.batch),
          spread("grpc-stream-batch", "msgs_per_s", rate),
          "%.2f" % (median("grpc-stream-batch", "msgs_per_s") / direct)),
+    ] + ([
+        ("publish, PublishStream x%d, %d records per request, through %s" % (
+            args.streams, args.batch, os.path.relpath(args.compare_gateway)),
+         spread("grpc-stream-batch-cmp", "msgs_per_s", rate),
+         "%.2f" % (median("grpc-stream-batch-cmp", "msgs_per_s") / direct)),
+    ] if other else []) + [
         ("publish, unary Publish, %d in flight" % args.concurrency,
          spread("grpc-unary", "msgs_per_s", rate), "%.2f" % (median("grpc-unary", "msgs_per_s") / direct)),
         ("subscribe, library Consumer", spread("direct-consume", "msgs_per_s", rate), "1.00"),
@@ -160,10 +197,21 @@ def main():
     ]
     added_p50 = median("grpc-latency", "lat_p50_ms") - median("direct-latency", "lat_p50_ms")
     added_p99 = median("grpc-latency", "lat_p99_ms") - median("direct-latency", "lat_p99_ms")
+    usec = lambda v: "%.1f" % v
+    cpu_rows = [("PublishStream x%d, one message per request" % args.streams, "grpc-stream"),
+                ("PublishStream x%d, %d records per request" % (args.streams, args.batch),
+                 "grpc-stream-batch")]
+    if other:
+        cpu_rows.append(("the same through %s" % os.path.relpath(args.compare_gateway),
+                         "grpc-stream-batch-cmp"))
     lines = [
         "| %d B records, %d partitions | msg/s (median, range) | vs library |" % (args.size, PARTITIONS),
         "|---|---|---|",
     ] + ["| %s | %s | %s |" % r for r in rows] + [
+        "",
+        "| gateway CPU per record (user + system, all threads) | us (median, range) |",
+        "|---|---|",
+    ] + ["| %s | %s |" % (label, spread(mode, "gateway_cpu_us", usec)) for label, mode in cpu_rows] + [
         "",
         "| end to end at %s msg/s, %s B | p50 ms | p99 ms | max ms |" % (rate(args.rate), args.size),
         "|---|---|---|---|",
