@@ -230,7 +230,7 @@ std::string *GatewayTest::image_, *GatewayTest::raw_, *GatewayTest::confluent_,
 GatewayProcess* GatewayTest::gateway_ = nullptr;
 
 // The gateway runs on jemalloc (services/gateway/CMakeLists.txt: with glibc's malloc a streamed
-// record cost it ~70% more CPU), except in sanitizer builds, which bring their own allocator. Read
+// record cost it ~60% more CPU), except in sanitizer builds, which bring their own allocator. Read
 // from the running process's mappings, so a build that drops the link (or a loader that picks
 // glibc's malloc first) fails here.
 TEST_F(GatewayTest, RunsOnTheAllocatorItWasBuiltFor) {
