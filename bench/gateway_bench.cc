@@ -13,6 +13,8 @@
 //         grpc-subscribe   Subscribe (fan-out) reading N records from the beginning
 //         direct-latency   Producer at R msg/s -> Consumer: end-to-end latency percentiles
 //         grpc-latency     Publish at R msg/s -> Subscribe: the same through the gateway
+//         grpc-publish-latency    Publish -> the library's Consumer  } which side adds
+//         grpc-subscribe-latency  the library's Producer -> Subscribe } what (diagnostic)
 // Payload: protobuf.data.Image with `size` bytes of image_data (bench_common.h's frame), to a
 // topic the gateway binds to Image with raw encoding; the library runs use the same encoding and
 // producer settings (acks=all, idempotence, linger.ms=5: the library's defaults, which the
@@ -446,82 +448,92 @@ void ReportLatency(const Args& a, std::vector<double>& ms, int64_t expected) {
 
 double Ms(int64_t sent_ns) { return static_cast<double>(mcbench::RealtimeNanos() - sent_ns) / 1e6; }
 
-void DirectLatency(const Args& a) {
+// End-to-end latency at a.rate msg/s, each side through the gateway or the library directly:
+// direct-latency (neither), grpc-latency (both: unary Publish -> Subscribe), and, to tell which
+// side adds what, grpc-publish-latency (Publish -> library Consumer) and grpc-subscribe-latency
+// (library Producer -> Subscribe). Image.frame carries the send time.
+void Latency(const Args& a, bool publish_via_gateway, bool subscribe_via_gateway) {
   const auto start = HighWatermarks(a);
-  std::vector<messagecorps::TopicPartition> assignment;
-  for (const auto& [p, o] : start) assignment.push_back({a.topic, p, o});
-  messagecorps::TypeRegistry registry = RawRegistry(a);
-  auto consumer = MakeConsumer(a, assignment, &registry);
   const int64_t total = a.warmup + a.count;
+  const auto run_for = std::chrono::seconds(static_cast<int64_t>(total / a.rate) + 60);
+  std::unique_ptr<v1::Gateway::Stub> stub;
+  if (publish_via_gateway || subscribe_via_gateway) stub = Stub(a);
+
   std::vector<double> ms;
   ms.reserve(static_cast<size_t>(a.count));
-  std::thread receiver([&] {
-    int64_t got = 0;
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::seconds(static_cast<int64_t>(total / a.rate) + 60);
-    while (got < total && std::chrono::steady_clock::now() < deadline) {
-      auto batch = consumer->Poll(std::chrono::milliseconds(100));
-      if (!batch.ok()) continue;
-      for (const auto& m : *batch) {
-        const Image* image = m.As<Image>();
-        if (image == nullptr) continue;
-        if (got++ >= a.warmup) ms.push_back(Ms(image->frame()));
-      }
-    }
-  });
-  Delivered d;
-  auto producer = MakeProducer(a, &d);
-  Image image = MakeImage(a.size);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < total; ++i) {
-    std::this_thread::sleep_until(t0 +
-                                  std::chrono::nanoseconds(static_cast<int64_t>(i * 1e9 / a.rate)));
-    image.set_frame(mcbench::RealtimeNanos());
-    if (auto s = producer->SendMessage(a.topic, image, Raw()); !s.ok())
-      Die(std::string(s.message()));
-  }
-  (void)producer->Flush(std::chrono::seconds(60));
-  receiver.join();
-  ReportLatency(a, ms, a.count);
-}
-
-void GrpcLatency(const Args& a) {
-  auto stub = Stub(a);
-  const auto start = HighWatermarks(a);
-  const int64_t total = a.warmup + a.count;
+  int64_t got = 0;
+  auto seen = [&](const Image& image) {
+    if (got++ >= a.warmup) ms.push_back(Ms(image.frame()));
+  };
+  // The receiving side, open before the first send.
   grpc::ClientContext ctx;
   // A lost record ends the run at this deadline instead of hanging.
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::seconds(static_cast<int64_t>(total / a.rate) + 60));
-  v1::SubscribeRequest req;
-  req.set_topic(a.topic);
-  for (const auto& [p, o] : start) (*req.mutable_offsets()->mutable_offsets())[p] = o;
-  auto reader = stub->Subscribe(&ctx, req);
-  reader->WaitForInitialMetadata();
-  std::vector<double> ms;
-  ms.reserve(static_cast<size_t>(a.count));
-  std::thread receiver([&] {
-    v1::SubscribeResponse resp;
-    int64_t got = 0;
-    Image image;
-    while (got < total && reader->Read(&resp)) {
-      for (const v1::Record& r : resp.records()) {
-        if (!r.message().UnpackTo(&image)) continue;
-        if (got++ >= a.warmup) ms.push_back(Ms(image.frame()));
+  ctx.set_deadline(std::chrono::system_clock::now() + run_for);
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader;
+  messagecorps::TypeRegistry registry = RawRegistry(a);
+  std::unique_ptr<messagecorps::Consumer> consumer;
+  std::thread receiver;
+  if (subscribe_via_gateway) {
+    v1::SubscribeRequest req;
+    req.set_topic(a.topic);
+    for (const auto& [p, o] : start) (*req.mutable_offsets()->mutable_offsets())[p] = o;
+    reader = stub->Subscribe(&ctx, req);
+    reader->WaitForInitialMetadata();
+    receiver = std::thread([&] {
+      v1::SubscribeResponse resp;
+      Image image;
+      while (got < total && reader->Read(&resp)) {
+        for (const v1::Record& r : resp.records()) {
+          if (r.message().UnpackTo(&image)) seen(image);
+        }
       }
-    }
-  });
-  UnaryPublisher publisher(a, stub.get());
+    });
+  } else {
+    std::vector<messagecorps::TopicPartition> assignment;
+    for (const auto& [p, o] : start) assignment.push_back({a.topic, p, o});
+    consumer = MakeConsumer(a, assignment, &registry);
+    receiver = std::thread([&] {
+      const auto deadline = std::chrono::steady_clock::now() + run_for;
+      while (got < total && std::chrono::steady_clock::now() < deadline) {
+        auto batch = consumer->Poll(std::chrono::milliseconds(100));
+        if (!batch.ok()) continue;
+        for (const auto& m : *batch) {
+          if (const Image* image = m.As<Image>()) seen(*image);
+        }
+      }
+    });
+  }
+
+  // The sending side, at a fixed rate.
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < total; ++i) {
+  auto tick = [&](int64_t i) {
     std::this_thread::sleep_until(t0 +
                                   std::chrono::nanoseconds(static_cast<int64_t>(i * 1e9 / a.rate)));
-    publisher.Send(mcbench::RealtimeNanos());
+  };
+  if (publish_via_gateway) {
+    UnaryPublisher publisher(a, stub.get());
+    for (int64_t i = 0; i < total; ++i) {
+      tick(i);
+      publisher.Send(mcbench::RealtimeNanos());
+    }
+    publisher.Drain();
+  } else {
+    Delivered d;
+    auto producer = MakeProducer(a, &d);
+    Image image = MakeImage(a.size);
+    for (int64_t i = 0; i < total; ++i) {
+      tick(i);
+      image.set_frame(mcbench::RealtimeNanos());
+      if (auto s = producer->SendMessage(a.topic, image, Raw()); !s.ok())
+        Die(std::string(s.message()));
+    }
+    (void)producer->Flush(std::chrono::seconds(60));
   }
-  publisher.Drain();
   receiver.join();
-  ctx.TryCancel();
-  reader->Finish();
+  if (reader) {
+    ctx.TryCancel();
+    reader->Finish();
+  }
   ReportLatency(a, ms, a.count);
 }
 
@@ -540,9 +552,13 @@ int main(int argc, char** argv) {
   else if (a.mode == "grpc-subscribe")
     GrpcSubscribe(a);
   else if (a.mode == "direct-latency")
-    DirectLatency(a);
+    Latency(a, false, false);
   else if (a.mode == "grpc-latency")
-    GrpcLatency(a);
+    Latency(a, true, true);
+  else if (a.mode == "grpc-publish-latency")
+    Latency(a, true, false);
+  else if (a.mode == "grpc-subscribe-latency")
+    Latency(a, false, true);
   else
     Die("unknown --mode " + a.mode);
   return 0;

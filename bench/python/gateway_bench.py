@@ -6,6 +6,7 @@ library directly, in the same run, side by side.
             request)  and  unary Publish (C in flight)
   subscribe library Consumer      vs  Subscribe (fan-out), both reading the same pre-filled topic
   latency   Producer -> Consumer  vs  Publish -> Subscribe, at R msg/s: the latency the gateway adds
+            (and Publish -> Consumer, Producer -> Subscribe: which side adds what)
   --compare-gateway BIN: the batched stream also through a second gateway binary (e.g. one built
             with -DMCORPS_GATEWAY_JEMALLOC=OFF), in the same run; every stream run also reports the
             gateway process's CPU per record.
@@ -92,7 +93,8 @@ def main():
     gateway_bin = os.path.join(args.build_dir, "services", "gateway", "mcorps-gateway")
 
     admin = Admin(args.brokers)
-    names = ["direct", "stream", "stream-batch", "unary", "lat-direct", "lat-grpc"]
+    names = ["direct", "stream", "stream-batch", "unary", "lat-direct", "lat-grpc", "lat-pub",
+             "lat-sub"]
     if args.compare_gateway:
         names.append("stream-batch-cmp")
     topics = [{n: "gwbench-%s-%s" % (n, uuid.uuid4().hex[:8]) for n in names}
@@ -135,6 +137,11 @@ def main():
                                    "--rate", str(args.rate)],
                 "grpc-latency": ["--topic", t["lat-grpc"], "--count", latency_count,
                                  "--rate", str(args.rate), "--concurrency", "64"] + grpc,
+                # One side through the gateway, the other direct: which side adds what.
+                "grpc-publish-latency": ["--topic", t["lat-pub"], "--count", latency_count,
+                                         "--rate", str(args.rate), "--concurrency", "64"] + grpc,
+                "grpc-subscribe-latency": ["--topic", t["lat-sub"], "--count", latency_count,
+                                           "--rate", str(args.rate)] + grpc,
             }
             order = list(plan)
             if rep > 0:
@@ -222,6 +229,14 @@ def main():
             spread("grpc-latency", "lat_p50_ms", msec), spread("grpc-latency", "lat_p99_ms", msec),
             spread("grpc-latency", "lat_max_ms", msec)),
         "| added by the gateway (medians) | %+.2f | %+.2f | |" % (added_p50, added_p99),
+        "| Publish -> Consumer (gateway on the publish side only) | %s | %s | %s |" % (
+            spread("grpc-publish-latency", "lat_p50_ms", msec),
+            spread("grpc-publish-latency", "lat_p99_ms", msec),
+            spread("grpc-publish-latency", "lat_max_ms", msec)),
+        "| Producer -> Subscribe (gateway on the subscribe side only) | %s | %s | %s |" % (
+            spread("grpc-subscribe-latency", "lat_p50_ms", msec),
+            spread("grpc-subscribe-latency", "lat_p99_ms", msec),
+            spread("grpc-subscribe-latency", "lat_max_ms", msec)),
         "",
         "Goals: streamed publish >= 0.5x the library (one message per request %s: %.2fx; %d records "
         "per request %s: %.2fx); added p99 <= 2 ms (%s: %+.2f ms)." % (
