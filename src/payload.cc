@@ -337,7 +337,36 @@ class WireChecker {
 
 // protobuf's JSON errors read "(a.b): problem" or "(a) b: Cannot find field." or "b: Cannot find
 // field."; the path is taken from them (protobuf 3.21's wording; other wording keeps no path).
-absl::Status JsonError(std::string_view text) {
+// True when `path` (protobuf's "a.b[0].c") starts with a field of `type`, by name or JSON name.
+bool StartsAtAField(std::string_view path, const pb::Descriptor* type) {
+  const std::string first(path.substr(0, path.find_first_of(".[")));
+  return type->FindFieldByName(first) != nullptr ||
+         type->FindFieldByCamelcaseName(first) != nullptr;
+}
+
+absl::Status JsonError(std::string_view text, const pb::Descriptor* type) {
+  // An unknown key: "KEY: Cannot find field." at the top, "(PATH) KEY: Cannot find field." below
+  // it. Matched before the "(PATH)" prefix below, because the key may itself start with '('
+  // (`{"(po.)": 1}`, found by payload_fuzz): a parenthesized start is a PATH only when what follows
+  // it is not empty and it names a field of the type (PATH holds known fields only).
+  constexpr std::string_view kNoField = ": Cannot find field.";
+  if (text.size() > kNoField.size() && text.substr(text.size() - kNoField.size()) == kNoField) {
+    std::string_view name = text.substr(0, text.size() - kNoField.size());
+    std::string path;
+    const size_t close = name.front() == '(' ? name.find(')') : std::string_view::npos;
+    if (close != std::string_view::npos) {
+      std::string_view rest = name.substr(close + 1);
+      if (!rest.empty() && rest.front() == ':') rest.remove_prefix(1);
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      const std::string_view prefix = name.substr(1, close - 1);
+      if (!rest.empty() && StartsAtAField(prefix, type)) {
+        path = std::string(prefix);
+        name = rest;
+      }
+    }
+    path = path.empty() ? std::string(name) : absl::StrCat(path, ".", AsAbsl(name));
+    return FieldError(path, "no such field", ErrorReason::kWrongType);
+  }
   std::string path;
   std::string_view problem = text;
   if (!text.empty() && text.front() == '(') {
@@ -348,13 +377,6 @@ absl::Status JsonError(std::string_view text) {
       if (!problem.empty() && problem.front() == ':') problem.remove_prefix(1);
       while (!problem.empty() && problem.front() == ' ') problem.remove_prefix(1);
     }
-  }
-  constexpr std::string_view kNoField = ": Cannot find field.";
-  if (problem.size() > kNoField.size() &&
-      problem.substr(problem.size() - kNoField.size()) == kNoField) {
-    const std::string_view name = problem.substr(0, problem.size() - kNoField.size());
-    path = path.empty() ? std::string(name) : absl::StrCat(path, ".", AsAbsl(name));
-    return FieldError(path, "no such field", ErrorReason::kWrongType);
   }
   return FieldError(path, problem);
 }
@@ -501,7 +523,7 @@ absl::Status ParseJsonPayload(std::string_view json, pb::Message* out,
       pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), out, options);
   if (!status.ok()) {
     out->Clear();
-    return JsonError(AsStd(status.message()));
+    return JsonError(AsStd(status.message()), out->GetDescriptor());
   }
   return absl::OkStatus();
 }

@@ -220,6 +220,13 @@ TEST(ParseJsonPayload, ErrorsNameTheField) {
   ExpectFieldError(ParseJsonPayload(R"({"_message_data": {"nope": 1}})", &out),
                    "_message_data.nope", "no such field");
   ExpectFieldError(ParseJsonPayload(R"({"nope": 1})", &out), "nope", "no such field");
+  // A key that looks like protobuf's own "(path)" prefix or an extension name (payload_fuzz found
+  // `{"(po.)": "01"}` reported as field "po" without "no such field").
+  ExpectFieldError(ParseJsonPayload(R"j({"(po.)": "01"})j", &out), "(po.)", "no such field");
+  ExpectFieldError(ParseJsonPayload(R"j({"_message_data": {"(x)": 1}})j", &out),
+                   "_message_data.(x)", "no such field");
+  // "(nope) x" at the top is a key, not a path: no field is named nope.
+  ExpectFieldError(ParseJsonPayload(R"j({"(nope) x": 1})j", &out), "(nope) x", "no such field");
   ExpectFieldError(ParseJsonPayload(R"({"height": 3000000000})", &out), "height", "invalid value");
   EXPECT_TRUE(out.SerializeAsString().empty()) << "a failed parse leaves nothing behind";
 }
