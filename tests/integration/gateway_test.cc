@@ -681,9 +681,16 @@ TEST_F(GatewayTest, PublishStreamAnswersInOrderWithPerMessageErrors) {
 }
 
 // Several records per request: one response per request with one result per record, in order;
-// a bad record fails alone; a request that mixes a payload with records, or nests them, is refused
-// whole; the stream goes on.
+// a bad record fails alone; a request that mixes a payload with records, nests them or carries more
+// than 1000 is refused whole; the stream goes on. What reached Kafka is counted: only the good
+// records of the batch and the single message.
 TEST_F(GatewayTest, PublishStreamBatchesAnswerOneResultPerRecord) {
+  auto total = [](const std::map<int32_t, int64_t>& highs) {
+    int64_t n = 0;
+    for (const auto& [p, high] : highs) n += high;
+    return n;
+  };
+  const int64_t before = total(HighWatermarks(*raw_));
   grpc::ClientContext ctx;
   auto stub = gateway_->Stub();
   auto stream = stub->PublishStream(&ctx);
@@ -710,7 +717,12 @@ TEST_F(GatewayTest, PublishStreamBatchesAnswerOneResultPerRecord) {
   single.set_topic(*raw_);
   single.set_correlation_id(4);
   single.mutable_message()->PackFrom(SampleImage(7100));
-  for (const v1::PublishRequest* req : {&batch, &mixed, &nested, &single}) {
+  v1::PublishRequest too_many;
+  too_many.set_topic(*raw_);
+  too_many.set_correlation_id(5);
+  for (int i = 0; i < 1001; ++i)
+    too_many.add_records()->mutable_message()->PackFrom(SampleImage(i));
+  for (const v1::PublishRequest* req : {&batch, &mixed, &nested, &single, &too_many}) {
     ASSERT_TRUE(stream->Write(*req));
   }
   stream->WritesDone();
@@ -719,7 +731,7 @@ TEST_F(GatewayTest, PublishStreamBatchesAnswerOneResultPerRecord) {
   while (stream->Read(&resp)) responses.push_back(resp);
   const grpc::Status s = stream->Finish();
   EXPECT_TRUE(s.ok()) << s.error_message();
-  ASSERT_EQ(responses.size(), 4u);
+  ASSERT_EQ(responses.size(), 5u);
 
   EXPECT_EQ(responses[0].correlation_id(), 1u);
   EXPECT_EQ(responses[0].code(), 0);
@@ -746,6 +758,14 @@ TEST_F(GatewayTest, PublishStreamBatchesAnswerOneResultPerRecord) {
   EXPECT_EQ(responses[3].correlation_id(), 4u);
   EXPECT_EQ(responses[3].code(), 0) << responses[3].error();
   EXPECT_EQ(responses[3].results_size(), 0);
+  EXPECT_EQ(responses[4].correlation_id(), 5u);
+  EXPECT_EQ(responses[4].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(responses[4].field(), "records");
+  EXPECT_NE(responses[4].error().find("1001 records"), std::string::npos) << responses[4].error();
+  EXPECT_EQ(responses[4].results_size(), 0);
+  // 19 good records of the batch and the single message; nothing of the refused requests (every
+  // result above was sent after its record's delivery report, so the high watermarks include them).
+  EXPECT_EQ(total(HighWatermarks(*raw_)) - before, 20);
 
   // Unary Publish takes one message only.
   grpc::ClientContext unary_ctx;
