@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -335,8 +336,6 @@ class WireChecker {
   const PayloadLimits& limits_;
 };
 
-// protobuf's JSON errors read "(a.b): problem" or "(a) b: Cannot find field." or "b: Cannot find
-// field."; the path is taken from them (protobuf 3.21's wording; other wording keeps no path).
 // True when `path` (protobuf's "a.b[0].c") starts with a field of `type`, by name or JSON name.
 bool StartsAtAField(std::string_view path, const pb::Descriptor* type) {
   const std::string first(path.substr(0, path.find_first_of(".[")));
@@ -344,41 +343,35 @@ bool StartsAtAField(std::string_view path, const pb::Descriptor* type) {
          type->FindFieldByCamelcaseName(first) != nullptr;
 }
 
+// protobuf's "(PATH): rest" or "(PATH) rest" split into PATH and rest; no prefix: nullopt.
+std::optional<std::pair<std::string_view, std::string_view>> SplitPathPrefix(
+    std::string_view text) {
+  if (text.empty() || text.front() != '(') return std::nullopt;
+  const size_t close = text.find(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(close + 1);
+  if (!rest.empty() && rest.front() == ':') rest.remove_prefix(1);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  return std::make_pair(text.substr(1, close - 1), rest);
+}
+
+// protobuf's JSON errors read "(a.b): problem" or "(a) b: Cannot find field." or "b: Cannot find
+// field."; the path is taken from them (protobuf 3.21's wording; other wording keeps no path).
+// An unknown key is matched first, because the key may itself start with '(' (`{"(po.)": 1}`,
+// found by payload_fuzz): there a parenthesized start is a PATH only when something follows it and
+// it names a field of the type (PATH holds known fields only).
 absl::Status JsonError(std::string_view text, const pb::Descriptor* type) {
-  // An unknown key: "KEY: Cannot find field." at the top, "(PATH) KEY: Cannot find field." below
-  // it. Matched before the "(PATH)" prefix below, because the key may itself start with '('
-  // (`{"(po.)": 1}`, found by payload_fuzz): a parenthesized start is a PATH only when what follows
-  // it is not empty and it names a field of the type (PATH holds known fields only).
   constexpr std::string_view kNoField = ": Cannot find field.";
   if (text.size() > kNoField.size() && text.substr(text.size() - kNoField.size()) == kNoField) {
-    std::string_view name = text.substr(0, text.size() - kNoField.size());
-    std::string path;
-    const size_t close = name.front() == '(' ? name.find(')') : std::string_view::npos;
-    if (close != std::string_view::npos) {
-      std::string_view rest = name.substr(close + 1);
-      if (!rest.empty() && rest.front() == ':') rest.remove_prefix(1);
-      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-      const std::string_view prefix = name.substr(1, close - 1);
-      if (!rest.empty() && StartsAtAField(prefix, type)) {
-        path = std::string(prefix);
-        name = rest;
-      }
-    }
-    path = path.empty() ? std::string(name) : absl::StrCat(path, ".", AsAbsl(name));
+    const std::string_view name = text.substr(0, text.size() - kNoField.size());
+    const auto split = SplitPathPrefix(name);
+    const std::string path = split && !split->second.empty() && StartsAtAField(split->first, type)
+                                 ? absl::StrCat(AsAbsl(split->first), ".", AsAbsl(split->second))
+                                 : std::string(name);
     return FieldError(path, "no such field", ErrorReason::kWrongType);
   }
-  std::string path;
-  std::string_view problem = text;
-  if (!text.empty() && text.front() == '(') {
-    const size_t close = text.find(')');
-    if (close != std::string_view::npos) {
-      path = std::string(text.substr(1, close - 1));
-      problem = text.substr(close + 1);
-      if (!problem.empty() && problem.front() == ':') problem.remove_prefix(1);
-      while (!problem.empty() && problem.front() == ' ') problem.remove_prefix(1);
-    }
-  }
-  return FieldError(path, problem);
+  const auto split = SplitPathPrefix(text);
+  return split ? FieldError(split->first, split->second) : FieldError("", text);
 }
 
 // A strict syntax check of JSON text without building a document (a 4 MiB body of nested

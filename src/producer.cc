@@ -470,18 +470,15 @@ Producer::~Producer() {
                         aborted.ok() ? std::string("ok") : aborted.ToString());
   }
   absl::Status flushed = Flush(impl_->config.close_timeout);
-  if (flushed.ok() && Outstanding() > 0) {
-    // librdkafka's queue is empty but some reports were not served (e.g. after a fatal error):
-    // one purge-and-poll round serves them before the client is destroyed.
-    impl_->PurgeAndReport();
-  } else if (!flushed.ok()) {
-    int64_t left = Outstanding();
+  if (!flushed.ok()) {
     impl_->logger->error(
         "producer closing: {} record(s) not delivered within {} ms; they are purged and reported "
         "as failed",
-        left, impl_->config.close_timeout.count());
-    impl_->PurgeAndReport();
+        Outstanding(), impl_->config.close_timeout.count());
   }
+  // Also after a successful flush: librdkafka's queue may be empty with reports still unserved
+  // (e.g. after a fatal error).
+  if (Outstanding() > 0) impl_->PurgeAndReport();
 }
 
 absl::Status Producer::SendMessage(std::string_view topic, google::protobuf::Message& message,
