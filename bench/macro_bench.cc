@@ -63,8 +63,9 @@ struct Args {
   // raw only: "plain" (the payload bytes) or "messagecorps" (the bytes of a messagecorps record of
   // that payload: the encoded, stamped Image as value plus the headers of --headers), to tell the
   // cost of the record format from the cost of the library's code; or "protobuf" (what
-  // hand-written librdkafka + protobuf code does: the serialized stamped Image, raw encoding, no
-  // headers; its consumer parses every value into one reused Image with ParseFromArray).
+  // hand-written librdkafka + protobuf code does: the stamped Image, raw encoding, no headers,
+  // serialized for every record into one reused buffer, as code that builds each record must; its
+  // consumer parses every value into one reused Image with ParseFromArray).
   std::string record = "plain";
   // raw consumers only: "batch" (rd_kafka_consume_batch_queue, 500) or "one"
   // (rd_kafka_consume_queue per record, how messagecorps' Consumer::Poll fetches since the
@@ -248,16 +249,26 @@ messagecorps::Encoding EncodingOf(const Args& a) {
   return *e;
 }
 
-// The value and headers messagecorps would send for a payload of a.size bytes (stamped once).
-std::string MessagecorpsRecord(const Args& a,
-                               std::vector<std::pair<std::string, std::string>>* headers) {
+// The Image of a payload of a.size bytes as messagecorps sends it (its envelope stamped once);
+// `env` receives the envelope.
+protobuf::data::Image StampedImage(const Args& a, messagecorps::Envelope* env = nullptr) {
   protobuf::data::Image image;
   image.set_image_data(mcbench::Payload(a.size));
   image.set_width(640);
   image.set_height(480);
+  auto stamped = messagecorps::Stamp(image, {"bench", protobuf::common::DEVELOPMENT});
+  if (!stamped.ok()) Die(std::string(stamped.status().message()));
+  if (env != nullptr) *env = *std::move(stamped);
+  return image;
+}
+
+// The value and headers messagecorps would send for a payload of a.size bytes (stamped once).
+std::string MessagecorpsRecord(const Args& a,
+                               std::vector<std::pair<std::string, std::string>>* headers) {
   const messagecorps::EnvelopeSettings settings{"bench", protobuf::common::DEVELOPMENT};
-  auto env = messagecorps::Stamp(image, settings);
-  if (!env.ok()) Die(std::string(env.status().message()));
+  messagecorps::Envelope stamped;
+  protobuf::data::Image image = StampedImage(a, &stamped);
+  const messagecorps::Envelope* env = &stamped;
   messagecorps::EncodeOptions options;
   options.encoding = EncodingOf(a);
   options.schema_id = 1;
@@ -294,14 +305,20 @@ void RawProduce(const Args& a, bool latency) {
   if (!c.rk) Die(err);
   std::string value = mcbench::Payload(a.size);
   std::vector<std::pair<std::string, std::string>> headers;
-  if (a.record == "messagecorps" || a.record == "protobuf") {
+  if (a.record == "messagecorps") {
     if (latency) Die("--record " + a.record + " is for throughput runs");
     value = MessagecorpsRecord(a, &headers);
-    if (a.record == "protobuf") headers.clear();
+  }
+  const bool serialize = a.record == "protobuf";
+  protobuf::data::Image image;  // --record protobuf: serialized into `value` for every record
+  if (serialize) {
+    if (latency) Die("--record " + a.record + " is for throughput runs");
+    image = StampedImage(a);
   }
   const int64_t total = a.count + a.warmup;
   auto send = [&](int64_t i) {
     if (latency) StampRaw(value, i - a.warmup);
+    if (serialize && !image.SerializeToString(&value)) Die("cannot serialize the Image");
     for (;;) {
       rd_kafka_resp_err_t e;
       if (headers.empty()) {
