@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -193,6 +194,9 @@ void DirectProduce(const Args& a) {
   std::cout << j.Text() << std::endl;
 }
 
+// Milliseconds since `sent_ns` (mcbench::RealtimeNanos).
+double Ms(int64_t sent_ns) { return static_cast<double>(mcbench::RealtimeNanos() - sent_ns) / 1e6; }
+
 // Up to `concurrency` unary Publish calls in flight.
 class UnaryPublisher {
  public:
@@ -202,14 +206,16 @@ class UnaryPublisher {
     template_.mutable_message()->PackFrom(image);
   }
 
-  // Sends one; `frame` replaces Image.frame when >= 0 (latency runs).
-  void Send(int64_t frame = -1) {
+  // Sends one; `frame` replaces Image.frame when >= 0 (latency runs), and with `time_answer` the
+  // time from then to the answer is kept (TakeAckedMs).
+  void Send(int64_t frame = -1, bool time_answer = false) {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return in_flight_ < a_.concurrency; });
       ++in_flight_;
     }
     auto* call = new Call;
+    call->sent_ns = time_answer ? frame : -1;
     call->req = template_;
     if (frame >= 0) {
       Image image = MakeImage(a_.size);
@@ -221,8 +227,10 @@ class UnaryPublisher {
         failed_.fetch_add(1);
         if (first_error_.empty()) first_error_ = s.error_message();
       }
+      const int64_t sent_ns = call->sent_ns;
       delete call;
       std::lock_guard lock(mu_);
+      if (sent_ns >= 0) acked_ms_.push_back(Ms(sent_ns));
       --in_flight_;
       cv_.notify_all();
     });
@@ -233,9 +241,15 @@ class UnaryPublisher {
   }
   int64_t failed() const { return failed_.load(); }
   const std::string& first_error() const { return first_error_; }
+  // Latency runs: from each send to its answer (the gateway answers once Kafka acknowledged).
+  std::vector<double> TakeAckedMs() {
+    std::lock_guard lock(mu_);
+    return std::move(acked_ms_);
+  }
 
  private:
   struct Call {
+    int64_t sent_ns = -1;
     grpc::ClientContext ctx;
     v1::PublishRequest req;
     v1::PublishResponse resp;
@@ -248,6 +262,7 @@ class UnaryPublisher {
   int in_flight_ = 0;
   std::atomic<int64_t> failed_{0};
   std::string first_error_;
+  std::vector<double> acked_ms_;
 };
 
 void GrpcUnary(const Args& a) {
@@ -435,18 +450,35 @@ std::map<int32_t, int64_t> HighWatermarks(const Args& a) {
   return out;
 }
 
-void ReportLatency(const Args& a, std::vector<double>& ms, int64_t expected) {
+// Percentiles of the end-to-end latencies `ms` and, where measured, of its parts:
+// `to_producer_ms` from the send to the record's CreateTime, which librdkafka stamps when the
+// record is handed to it, and `from_producer_ms` from then to receipt (read by the library's
+// Consumer only; CreateTime has ms resolution, so the first part can come out slightly negative);
+// `acked_ms` from the send to Kafka's acknowledgement (the delivery report, or the gateway's
+// answer, which it sends on the delivery report).
+void ReportLatency(const Args& a, std::vector<double>& ms, int64_t expected,
+                   std::vector<double>* to_producer_ms = nullptr,
+                   std::vector<double>* from_producer_ms = nullptr,
+                   std::vector<double>* acked_ms = nullptr) {
   JsonLine j;
   j.Num("rate", a.rate)
       .Num("latency_samples", static_cast<double>(ms.size()))
       .Num("lat_p50_ms", mcbench::Percentile(ms, 50))
       .Num("lat_p99_ms", mcbench::Percentile(ms, 99))
-      .Num("lat_max_ms", mcbench::Percentile(ms, 100))
-      .Bool("ok", static_cast<int64_t>(ms.size()) >= expected);
+      .Num("lat_max_ms", mcbench::Percentile(ms, 100));
+  if (to_producer_ms != nullptr && !to_producer_ms->empty()) {
+    j.Num("to_producer_p50_ms", mcbench::Percentile(*to_producer_ms, 50))
+        .Num("to_producer_p99_ms", mcbench::Percentile(*to_producer_ms, 99))
+        .Num("from_producer_p50_ms", mcbench::Percentile(*from_producer_ms, 50))
+        .Num("from_producer_p99_ms", mcbench::Percentile(*from_producer_ms, 99));
+  }
+  if (acked_ms != nullptr && !acked_ms->empty()) {
+    j.Num("acked_p50_ms", mcbench::Percentile(*acked_ms, 50))
+        .Num("acked_p99_ms", mcbench::Percentile(*acked_ms, 99));
+  }
+  j.Bool("ok", static_cast<int64_t>(ms.size()) >= expected);
   std::cout << j.Text() << std::endl;
 }
-
-double Ms(int64_t sent_ns) { return static_cast<double>(mcbench::RealtimeNanos() - sent_ns) / 1e6; }
 
 // End-to-end latency at a.rate msg/s, each side through the gateway or the library directly:
 // direct-latency (neither), grpc-latency (both: unary Publish -> Subscribe), and, to tell which
@@ -459,11 +491,13 @@ void Latency(const Args& a, bool publish_via_gateway, bool subscribe_via_gateway
   std::unique_ptr<v1::Gateway::Stub> stub;
   if (publish_via_gateway || subscribe_via_gateway) stub = Stub(a);
 
-  std::vector<double> ms;
+  std::vector<double> ms, to_producer_ms, from_producer_ms;
   ms.reserve(static_cast<size_t>(a.count));
   int64_t got = 0;
+  std::atomic<int64_t> received{0};  // `got`, for the sending side
   auto seen = [&](const Image& image) {
     if (got++ >= a.warmup) ms.push_back(Ms(image.frame()));
+    received.store(got, std::memory_order_relaxed);
   };
   // The receiving side, open before the first send.
   grpc::ClientContext ctx;
@@ -498,35 +532,72 @@ void Latency(const Args& a, bool publish_via_gateway, bool subscribe_via_gateway
         auto batch = consumer->Poll(std::chrono::milliseconds(100));
         if (!batch.ok()) continue;
         for (const auto& m : *batch) {
-          if (const Image* image = m.As<Image>()) seen(*image);
+          if (const Image* image = m.As<Image>()) {
+            if (got >= a.warmup && m.timestamp_ms() >= 0) {
+              to_producer_ms.push_back(static_cast<double>(m.timestamp_ms()) -
+                                       static_cast<double>(image->frame()) / 1e6);
+              from_producer_ms.push_back(static_cast<double>(mcbench::RealtimeNanos()) / 1e6 -
+                                         static_cast<double>(m.timestamp_ms()));
+            }
+            seen(*image);
+          }
         }
       }
     });
   }
 
-  // The sending side, at a fixed rate.
-  const auto t0 = std::chrono::steady_clock::now();
-  auto tick = [&](int64_t i) {
-    std::this_thread::sleep_until(t0 +
-                                  std::chrono::nanoseconds(static_cast<int64_t>(i * 1e9 / a.rate)));
+  // The sending side, at a fixed rate: the warm-up records first, then, once all of them are
+  // acknowledged and received, the timed ones. (A fresh topic's first produce sometimes waits
+  // ~1 s for a retry, and the connections and metadata of both sides are set up meanwhile: none of
+  // that may fall into the timed records, where one such stall is the whole p99.)
+  std::mutex acked_mu;
+  std::vector<double> acked_ms;
+  auto paced = [&](int64_t n, const std::function<void(int64_t)>& send) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < n; ++i) {
+      std::this_thread::sleep_until(t0 + std::chrono::nanoseconds(static_cast<int64_t>(
+                                             static_cast<double>(i) * 1e9 / a.rate)));
+      send(i);
+    }
+  };
+  auto await_warmup_received = [&] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (received.load(std::memory_order_relaxed) < a.warmup &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   };
   if (publish_via_gateway) {
     UnaryPublisher publisher(a, stub.get());
-    for (int64_t i = 0; i < total; ++i) {
-      tick(i);
-      publisher.Send(mcbench::RealtimeNanos());
-    }
+    paced(a.warmup, [&](int64_t) { publisher.Send(mcbench::RealtimeNanos()); });
     publisher.Drain();
+    await_warmup_received();
+    paced(a.count,
+          [&](int64_t) { publisher.Send(mcbench::RealtimeNanos(), /*time_answer=*/true); });
+    publisher.Drain();
+    acked_ms = publisher.TakeAckedMs();
   } else {
     Delivered d;
     auto producer = MakeProducer(a, &d);
     Image image = MakeImage(a.size);
-    for (int64_t i = 0; i < total; ++i) {
-      tick(i);
-      image.set_frame(mcbench::RealtimeNanos());
-      if (auto s = producer->SendMessage(a.topic, image, Raw()); !s.ok())
+    auto send = [&](bool timed) {
+      const int64_t sent_ns = mcbench::RealtimeNanos();
+      image.set_frame(sent_ns);
+      messagecorps::SendOptions options;
+      if (timed) {
+        options.on_delivery = [&, sent_ns](const messagecorps::DeliveryReport&) {
+          std::lock_guard lock(acked_mu);
+          acked_ms.push_back(Ms(sent_ns));
+        };
+      }
+      if (auto s = producer->SendMessage(a.topic, image, Raw(), options); !s.ok()) {
         Die(std::string(s.message()));
-    }
+      }
+    };
+    paced(a.warmup, [&](int64_t) { send(false); });
+    (void)producer->Flush(std::chrono::seconds(60));
+    await_warmup_received();
+    paced(a.count, [&](int64_t) { send(true); });
     (void)producer->Flush(std::chrono::seconds(60));
   }
   receiver.join();
@@ -534,7 +605,7 @@ void Latency(const Args& a, bool publish_via_gateway, bool subscribe_via_gateway
     ctx.TryCancel();
     reader->Finish();
   }
-  ReportLatency(a, ms, a.count);
+  ReportLatency(a, ms, a.count, &to_producer_ms, &from_producer_ms, &acked_ms);
 }
 
 }  // namespace

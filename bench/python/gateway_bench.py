@@ -6,7 +6,10 @@ library directly, in the same run, side by side.
             request)  and  unary Publish (C in flight)
   subscribe library Consumer      vs  Subscribe (fan-out), both reading the same pre-filled topic
   latency   Producer -> Consumer  vs  Publish -> Subscribe, at R msg/s: the latency the gateway adds
-            (and Publish -> Consumer, Producer -> Subscribe: which side adds what)
+            (and Publish -> Consumer, Producer -> Subscribe: which side adds what; the publish
+            side in parts: to librdkafka, from there to the Consumer, to the acknowledgement; and
+            Producer -> Consumer while a Publish -> Consumer run goes on beside it: what the
+            gateway's load alone does to the library's latency on a shared machine)
   --compare-gateway BIN: the batched stream also through a second gateway binary (e.g. one built
             with -DMCORPS_GATEWAY_JEMALLOC=OFF), in the same run; every stream run also reports the
             gateway process's CPU per record.
@@ -29,7 +32,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_bench import Admin, load_average, log, machine_info  # noqa: E402
+from run_bench import Admin, load_average, log, machine_info, warm_up_broker  # noqa: E402
 
 PARTITIONS = 12
 
@@ -43,6 +46,22 @@ def run(cmd):
     if not result.get("ok"):
         raise RuntimeError("%s: %s" % (" ".join(cmd[1:3]), result))
     return result
+
+
+def run_together(first, second):
+    """Runs two bench commands at the same time; returns both results (see run)."""
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for cmd in (first, second)]
+    results = []
+    for cmd, proc in zip((first, second), procs):
+        out, _ = proc.communicate()
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError("%s failed (exit %s): %s" % (cmd[2], proc.returncode, out[-500:]))
+        result = json.loads(lines[-1])
+        if not result.get("ok"):
+            raise RuntimeError("%s: %s" % (" ".join(cmd[1:3]), result))
+        results.append(result)
+    return results
 
 
 class Gateway:
@@ -75,7 +94,13 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true", help="tiny counts, one repetition")
     parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--count", type=int, default=200000)
+    # Records per throughput run, sized for runs of several seconds each on the 2-core dev machine
+    # (shorter ones varied 2-3x between repetitions): the library's producer and consumer, the
+    # batched stream and Subscribe take --count, one message per request --stream-count, unary
+    # Publish --unary-count.
+    parser.add_argument("--count", type=int, default=1000000)
+    parser.add_argument("--stream-count", type=int, default=300000)
+    parser.add_argument("--unary-count", type=int, default=100000)
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100,
@@ -88,13 +113,17 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.count, args.repetitions, args.latency_seconds = 5000, 1, 3
+        args.stream_count = args.unary_count = 5000
+    # Latency runs send this many records first, untimed, and wait until all are acknowledged and
+    # received (mcorps_bench_gateway's Latency).
+    latency_warmup = "100" if args.quick else "1000"
     os.makedirs(args.out, exist_ok=True)
     bench = os.path.join(args.build_dir, "bench", "mcorps_bench_gateway")
     gateway_bin = os.path.join(args.build_dir, "services", "gateway", "mcorps-gateway")
 
     admin = Admin(args.brokers)
     names = ["direct", "stream", "stream-batch", "unary", "lat-direct", "lat-grpc", "lat-pub",
-             "lat-sub"]
+             "lat-sub", "lat-beside-direct", "lat-beside-pub"]
     if args.compare_gateway:
         names.append("stream-batch-cmp")
     topics = [{n: "gwbench-%s-%s" % (n, uuid.uuid4().hex[:8]) for n in names}
@@ -110,10 +139,12 @@ def main():
     if args.compare_gateway:
         other = Gateway(args.compare_gateway, args.brokers, registry,
                         os.path.join(args.out, "gateway-bench-compare.log"))
+    warm_up_broker(args.build_dir, admin, args.brokers, args.quick)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     load_before = " ".join("%.1f" % x for x in load_average())
     results = {}  # measurement -> [result per repetition]
     rng = random.Random(16)
+    deleted = set()
     try:
         for rep, t in enumerate(topics):
             common = ["--brokers", args.brokers, "--partitions", str(PARTITIONS),
@@ -122,7 +153,7 @@ def main():
             latency_count = str(int(args.rate * args.latency_seconds))
             plan = {
                 "direct-produce": ["--topic", t["direct"], "--count", str(args.count)],
-                "grpc-stream": ["--topic", t["stream"], "--count", str(args.count),
+                "grpc-stream": ["--topic", t["stream"], "--count", str(args.stream_count),
                                 "--streams", str(args.streams)] + grpc,
                 "grpc-stream-batch": ["--topic", t["stream-batch"], "--count", str(args.count),
                                       "--streams", str(args.streams),
@@ -131,18 +162,21 @@ def main():
                                               str(args.count), "--streams", str(args.streams),
                                               "--batch", str(args.batch),
                                               "--gateway", other.target]} if other else {}),
-                "grpc-unary": ["--topic", t["unary"], "--count", str(args.count),
+                "grpc-unary": ["--topic", t["unary"], "--count", str(args.unary_count),
                                "--concurrency", str(args.concurrency)] + grpc,
                 "direct-latency": ["--topic", t["lat-direct"], "--count", latency_count,
-                                   "--rate", str(args.rate)],
-                "grpc-latency": ["--topic", t["lat-grpc"], "--count", latency_count,
+                                   "--warmup", latency_warmup, "--rate", str(args.rate)],
+                "grpc-latency": ["--topic", t["lat-grpc"], "--count", latency_count, "--warmup", latency_warmup,
                                  "--rate", str(args.rate), "--concurrency", "64"] + grpc,
                 # One side through the gateway, the other direct: which side adds what.
-                "grpc-publish-latency": ["--topic", t["lat-pub"], "--count", latency_count,
+                "grpc-publish-latency": ["--topic", t["lat-pub"], "--count", latency_count, "--warmup", latency_warmup,
                                          "--rate", str(args.rate), "--concurrency", "64"] + grpc,
-                "grpc-subscribe-latency": ["--topic", t["lat-sub"], "--count", latency_count,
+                "grpc-subscribe-latency": ["--topic", t["lat-sub"], "--count", latency_count, "--warmup", latency_warmup,
                                            "--rate", str(args.rate)] + grpc,
             }
+            # The library's latency while a Publish -> Consumer run goes on at the same time: how
+            # much of the gateway's added tail the extra load alone causes on a shared machine.
+            plan["beside"] = None
             order = list(plan)
             if rep > 0:
                 rng.shuffle(order)
@@ -153,6 +187,17 @@ def main():
             plan["grpc-subscribe"] = ["--topic", t["direct"], "--count", str(args.count)] + grpc
             for mode in order:
                 log("gateway bench rep %d: %s" % (rep + 1, mode))
+                if mode == "beside":
+                    pair = run_together(
+                        [bench, "--mode", "grpc-publish-latency"] + common +
+                        plan["grpc-publish-latency"][:1] + [t["lat-beside-pub"]] +
+                        plan["grpc-publish-latency"][2:],
+                        [bench, "--mode", "direct-latency"] + common +
+                        plan["direct-latency"][:1] + [t["lat-beside-direct"]] +
+                        plan["direct-latency"][2:])
+                    results.setdefault("grpc-publish-latency-beside", []).append(pair[0])
+                    results.setdefault("direct-latency-beside", []).append(pair[1])
+                    continue
                 # grpc-stream-batch is grpc-stream with PublishRequest.records.
                 binary_mode = "grpc-stream" if mode.startswith("grpc-stream") else mode
                 # The gateway's own CPU per record, from its process's counters around the run
@@ -164,13 +209,18 @@ def main():
                     result["gateway_cpu_us"] = ((served_by.cpu_seconds() - cpu_before) * 1e6 /
                                                 max(1, result["messages"]))
                 results.setdefault(mode, []).append(result)
+            # The broker's log is in memory: a repetition's gigabytes go before the next one.
+            for topic in t.values():
+                admin.delete(topic)
+            deleted.update(t.values())
     finally:
         gateway.stop()
         if other:
             other.stop()
         for rep in topics:
             for topic in rep.values():
-                admin.delete(topic)
+                if topic not in deleted:
+                    admin.delete(topic)
 
     def median(mode, metric):
         return statistics.median(r[metric] for r in results[mode])
@@ -237,6 +287,25 @@ def main():
             spread("grpc-subscribe-latency", "lat_p50_ms", msec),
             spread("grpc-subscribe-latency", "lat_p99_ms", msec),
             spread("grpc-subscribe-latency", "lat_max_ms", msec)),
+        "| Producer -> Consumer (library) while a Publish -> Consumer run goes on beside it | %s | %s | %s |" % (
+            spread("direct-latency-beside", "lat_p50_ms", msec),
+            spread("direct-latency-beside", "lat_p99_ms", msec),
+            spread("direct-latency-beside", "lat_max_ms", msec)),
+        "| Publish -> Consumer beside it | %s | %s | %s |" % (
+            spread("grpc-publish-latency-beside", "lat_p50_ms", msec),
+            spread("grpc-publish-latency-beside", "lat_p99_ms", msec),
+            spread("grpc-publish-latency-beside", "lat_max_ms", msec)),
+        "",
+        "| the publish side in parts, p99 ms | send -> librdkafka (CreateTime, ms resolution) | "
+        "librdkafka -> Consumer | send -> acknowledged |",
+        "|---|---|---|---|",
+    ] + ["| %s | %s | %s | %s |" % (label, spread(mode, "to_producer_p99_ms", msec),
+                                    spread(mode, "from_producer_p99_ms", msec),
+                                    spread(mode, "acked_p99_ms", msec))
+         for label, mode in [("Producer -> Consumer (library)", "direct-latency"),
+                             ("Publish -> Consumer (gateway)", "grpc-publish-latency"),
+                             ("the library, beside a gateway run", "direct-latency-beside"),
+                             ("the gateway, beside a library run", "grpc-publish-latency-beside")]] + [
         "",
         "Goals: streamed publish >= 0.5x the library (one message per request %s: %.2fx; %d records "
         "per request %s: %.2fx); added p99 <= 2 ms (%s: %+.2f ms)." % (
