@@ -255,6 +255,12 @@ def main():
     added_p50 = median("grpc-latency", "lat_p50_ms") - median("direct-latency", "lat_p50_ms")
     added_p99 = median("grpc-latency", "lat_p99_ms") - median("direct-latency", "lat_p99_ms")
     usec = lambda v: "%.1f" % v
+
+    def latency_row(label, mode):
+        return "| %s | %s | %s | %s |" % (label, spread(mode, "lat_p50_ms", msec),
+                                          spread(mode, "lat_p99_ms", msec),
+                                          spread(mode, "lat_max_ms", msec))
+
     cpu_rows = [("PublishStream x%d, one message per request" % args.streams, "grpc-stream"),
                 ("PublishStream x%d, %d records per request" % (args.streams, args.batch),
                  "grpc-stream-batch")]
@@ -272,29 +278,15 @@ def main():
         "",
         "| end to end at %s msg/s, %s B | p50 ms | p99 ms | max ms |" % (rate(args.rate), args.size),
         "|---|---|---|---|",
-        "| Producer -> Consumer (library) | %s | %s | %s |" % (
-            spread("direct-latency", "lat_p50_ms", msec), spread("direct-latency", "lat_p99_ms", msec),
-            spread("direct-latency", "lat_max_ms", msec)),
-        "| Publish -> Subscribe (gateway) | %s | %s | %s |" % (
-            spread("grpc-latency", "lat_p50_ms", msec), spread("grpc-latency", "lat_p99_ms", msec),
-            spread("grpc-latency", "lat_max_ms", msec)),
+        latency_row("Producer -> Consumer (library)", "direct-latency"),
+        latency_row("Publish -> Subscribe (gateway)", "grpc-latency"),
         "| added by the gateway (medians) | %+.2f | %+.2f | |" % (added_p50, added_p99),
-        "| Publish -> Consumer (gateway on the publish side only) | %s | %s | %s |" % (
-            spread("grpc-publish-latency", "lat_p50_ms", msec),
-            spread("grpc-publish-latency", "lat_p99_ms", msec),
-            spread("grpc-publish-latency", "lat_max_ms", msec)),
-        "| Producer -> Subscribe (gateway on the subscribe side only) | %s | %s | %s |" % (
-            spread("grpc-subscribe-latency", "lat_p50_ms", msec),
-            spread("grpc-subscribe-latency", "lat_p99_ms", msec),
-            spread("grpc-subscribe-latency", "lat_max_ms", msec)),
-        "| Producer -> Consumer (library) while a Publish -> Consumer run goes on beside it | %s | %s | %s |" % (
-            spread("direct-latency-beside", "lat_p50_ms", msec),
-            spread("direct-latency-beside", "lat_p99_ms", msec),
-            spread("direct-latency-beside", "lat_max_ms", msec)),
-        "| Publish -> Consumer beside it | %s | %s | %s |" % (
-            spread("grpc-publish-latency-beside", "lat_p50_ms", msec),
-            spread("grpc-publish-latency-beside", "lat_p99_ms", msec),
-            spread("grpc-publish-latency-beside", "lat_max_ms", msec)),
+        latency_row("Publish -> Consumer (gateway on the publish side only)", "grpc-publish-latency"),
+        latency_row("Producer -> Subscribe (gateway on the subscribe side only)",
+                    "grpc-subscribe-latency"),
+        latency_row("Producer -> Consumer (library) while a Publish -> Consumer run goes on beside it",
+                    "direct-latency-beside"),
+        latency_row("Publish -> Consumer beside it", "grpc-publish-latency-beside"),
         "",
         "| the publish side in parts, p99 ms | send -> librdkafka (CreateTime, ms resolution) | "
         "librdkafka -> Consumer | send -> acknowledged |",
