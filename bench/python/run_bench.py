@@ -74,9 +74,10 @@ CONTENDERS = {
 LATENCY_CONTENDERS = ["raw", "messagecorps/raw", "messagecorps/seed", "seed-python", "confluent-python"]
 
 # Messages per run (full mode): sized from measured rates so that a produce run lasts several
-# seconds on the shared 2-core machine (consuming is faster: those runs are shorter). Runs of ~1 s
-# (the 1 KiB counts before the broker's log moved to memory made the rates rise) varied up to 2.3x
-# between repetitions of one contender (issue 20).
+# seconds on the shared 2-core machine (consuming is faster: those runs are shorter). The 1 KiB
+# counts had become ~1 s runs once the broker's log moved to memory and the rates rose (issue 20).
+# Every run's topic is deleted after it; scripts/kafka frees a deleted topic's files after 1 s, so
+# these gigabytes do not pile up in /dev/shm (BENCHMARKS.md, "The 1 KiB produce variance").
 RAW = {100: 5_000_000, 1024: 2_000_000, 921600: 1_500}
 WITH_HEADERS = {100: 1_000_000, 1024: 600_000, 921600: 1_500}
 COUNTS = {
