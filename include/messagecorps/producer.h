@@ -105,9 +105,9 @@ enum class HeaderMode {
   // (ForEachTraceparentHeader in cloud_events.h). Why the default: the value names its type
   // (`_message_data.type`) and its encoding (the bytes), so the consumer needs no header, and
   // OpenTelemetry's Kafka instrumentations send traceparent alone. librdkafka allocates per
-  // header on both sides: 100 B records produce at 0.29x hand-written librdkafka + protobuf with
-  // this mode against 0.19x with kStandard on librdkafka 2.0.2 (0.43x against 0.25x on 2.14.2;
-  // BENCHMARKS.md, "The traceparent default").
+  // header on both sides: 100 B records produce at 0.47x hand-written librdkafka + protobuf with
+  // this mode against 0.28x with kStandard on librdkafka 2.0.2 (0.49x against 0.31x on 2.14.2;
+  // kNone 0.75x / 0.81x; BENCHMARKS.md, "The traceparent default").
   kTraceparent,
   kStandard,  // CloudEvents binary mode + traceparent + mcorps-encoding (cloud_events.h)
   // ce_type + traceparent + mcorps-encoding only: the messagecorps consumers of before the type
