@@ -32,36 +32,21 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_bench import Admin, load_average, log, machine_info, warm_up_broker  # noqa: E402
+from run_bench import (Admin, Runner, load_average, log, machine_info,  # noqa: E402
+                       process_cpu_seconds, warm_up_broker)
 
 PARTITIONS = 12
 
 
 def run(cmd):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError("%s failed (exit %s): %s" % (cmd[2], proc.returncode, proc.stdout[-500:]))
-    result = json.loads(lines[-1])
-    if not result.get("ok"):
-        raise RuntimeError("%s: %s" % (" ".join(cmd[1:3]), result))
-    return result
+    """Runs one bench command; returns its result (the last JSON line, which must say ok)."""
+    return run_together(cmd)[0]
 
 
-def run_together(first, second):
-    """Runs two bench commands at the same time; returns both results (see run)."""
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for cmd in (first, second)]
-    results = []
-    for cmd, proc in zip((first, second), procs):
-        out, _ = proc.communicate()
-        lines = [l for l in out.splitlines() if l.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError("%s failed (exit %s): %s" % (cmd[2], proc.returncode, out[-500:]))
-        result = json.loads(lines[-1])
-        if not result.get("ok"):
-            raise RuntimeError("%s: %s" % (" ".join(cmd[1:3]), result))
-        results.append(result)
-    return results
+def run_together(*cmds):
+    """Runs bench commands at the same time; returns their results, in order (see run)."""
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for cmd in cmds]
+    return [Runner.finish(proc, " ".join(cmd[1:3])) for cmd, proc in zip(cmds, procs)]
 
 
 class Gateway:
@@ -78,9 +63,7 @@ class Gateway:
 
     def cpu_seconds(self):
         """User + system CPU time the gateway process has used so far (all its threads)."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -151,6 +134,11 @@ def main():
                       "--size", str(args.size)]
             grpc = ["--gateway", gateway.target]
             latency_count = str(int(args.rate * args.latency_seconds))
+
+            def latency(topic, *extra):
+                return ["--topic", topic, "--count", latency_count, "--warmup", latency_warmup,
+                        "--rate", str(args.rate)] + list(extra)
+
             plan = {
                 "direct-produce": ["--topic", t["direct"], "--count", str(args.count)],
                 "grpc-stream": ["--topic", t["stream"], "--count", str(args.stream_count),
@@ -164,15 +152,11 @@ def main():
                                               "--gateway", other.target]} if other else {}),
                 "grpc-unary": ["--topic", t["unary"], "--count", str(args.unary_count),
                                "--concurrency", str(args.concurrency)] + grpc,
-                "direct-latency": ["--topic", t["lat-direct"], "--count", latency_count,
-                                   "--warmup", latency_warmup, "--rate", str(args.rate)],
-                "grpc-latency": ["--topic", t["lat-grpc"], "--count", latency_count, "--warmup", latency_warmup,
-                                 "--rate", str(args.rate), "--concurrency", "64"] + grpc,
+                "direct-latency": latency(t["lat-direct"]),
+                "grpc-latency": latency(t["lat-grpc"], "--concurrency", "64", *grpc),
                 # One side through the gateway, the other direct: which side adds what.
-                "grpc-publish-latency": ["--topic", t["lat-pub"], "--count", latency_count, "--warmup", latency_warmup,
-                                         "--rate", str(args.rate), "--concurrency", "64"] + grpc,
-                "grpc-subscribe-latency": ["--topic", t["lat-sub"], "--count", latency_count, "--warmup", latency_warmup,
-                                           "--rate", str(args.rate)] + grpc,
+                "grpc-publish-latency": latency(t["lat-pub"], "--concurrency", "64", *grpc),
+                "grpc-subscribe-latency": latency(t["lat-sub"], *grpc),
             }
             # The library's latency while a Publish -> Consumer run goes on at the same time: how
             # much of the gateway's added tail the extra load alone causes on a shared machine.
@@ -190,11 +174,9 @@ def main():
                 if mode == "beside":
                     pair = run_together(
                         [bench, "--mode", "grpc-publish-latency"] + common +
-                        plan["grpc-publish-latency"][:1] + [t["lat-beside-pub"]] +
-                        plan["grpc-publish-latency"][2:],
+                        latency(t["lat-beside-pub"], "--concurrency", "64", *grpc),
                         [bench, "--mode", "direct-latency"] + common +
-                        plan["direct-latency"][:1] + [t["lat-beside-direct"]] +
-                        plan["direct-latency"][2:])
+                        latency(t["lat-beside-direct"]))
                     results.setdefault("grpc-publish-latency-beside", []).append(pair[0])
                     results.setdefault("direct-latency-beside", []).append(pair[1])
                     continue

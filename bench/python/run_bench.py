@@ -188,11 +188,7 @@ class Runner:
 
     def broker_cpu_s(self):
         """User + system CPU seconds of the broker's process (--broker-pid), else None."""
-        if not self.args.broker_pid:
-            return None
-        with open("/proc/%d/stat" % self.args.broker_pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.args.broker_pid) if self.args.broker_pid else None
 
     def run(self, contender, mode, topic, size, count, **kw):
         broker_before = self.broker_cpu_s()
@@ -214,6 +210,13 @@ class Runner:
                 raise RuntimeError("latency consumer exited before READY")
             if line.strip() == "READY":
                 return
+
+
+def process_cpu_seconds(pid):
+    """User + system CPU time a process has used so far (all its threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def warm_up_broker(build_dir, admin, brokers, quick=False):
