@@ -4,8 +4,8 @@
 //
 //   mcorps_bench_macro --contender raw|messagecorps --mode MODE --brokers B --topic T
 //                      --partitions P --size BYTES --count N [--rate MSG_PER_S] [--warmup N]
-//                      [--encoding seed|raw|confluent] [--headers traceparent|standard|compact|none] [-X
-//                      key=value]...
+//                      [--encoding seed|raw|confluent] [--headers
+//                      traceparent|standard|compact|none] [-X key=value]...
 //   MODE: produce          send --warmup records and flush (untimed), then N records, timed until
 //                          all are delivered
 //         consume          read warmup + N records from the beginning of T (assign, no group),
@@ -266,9 +266,8 @@ protobuf::data::Image StampedImage(const Args& a, messagecorps::Envelope* env = 
 std::string MessagecorpsRecord(const Args& a,
                                std::vector<std::pair<std::string, std::string>>* headers) {
   const messagecorps::EnvelopeSettings settings{"bench", protobuf::common::DEVELOPMENT};
-  messagecorps::Envelope stamped;
-  protobuf::data::Image image = StampedImage(a, &stamped);
-  const messagecorps::Envelope* env = &stamped;
+  messagecorps::Envelope env;
+  protobuf::data::Image image = StampedImage(a, &env);
   messagecorps::EncodeOptions options;
   options.encoding = EncodingOf(a);
   options.schema_id = 1;
@@ -280,14 +279,14 @@ std::string MessagecorpsRecord(const Args& a,
   const std::string& type = image.GetDescriptor()->full_name();
   switch (*mode) {
     case messagecorps::HeaderMode::kTraceparent:
-      messagecorps::ForEachTraceparentHeader(*env, type, true, options.encoding, value, add);
+      messagecorps::ForEachTraceparentHeader(env, type, true, options.encoding, value, add);
       break;
     case messagecorps::HeaderMode::kStandard:
-      messagecorps::ForEachEnvelopeHeader(*env, type, options.encoding,
+      messagecorps::ForEachEnvelopeHeader(env, type, options.encoding,
                                           messagecorps::CloudEventsSource(settings.service), add);
       break;
     case messagecorps::HeaderMode::kCompact:
-      messagecorps::ForEachCompactHeader(*env, type, options.encoding, add);
+      messagecorps::ForEachCompactHeader(env, type, options.encoding, add);
       break;
     case messagecorps::HeaderMode::kNone:
       break;
