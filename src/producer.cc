@@ -44,8 +44,9 @@ int64_t NowNanos() {
 // per-record outcome (future or callback). Records without one carry no opaque at all.
 struct PendingReport {
   DeliveryCallback callback;
-  std::promise<DeliveryReport> promise;
-  bool use_promise = false;
+  // Only for futures: a std::promise allocates its shared state (two allocations) when built,
+  // which a callback send (mcorps-gateway's, per record) need not pay.
+  std::optional<std::promise<DeliveryReport>> promise;
   std::string uuid;
 };
 
@@ -224,8 +225,8 @@ struct Producer::Impl : internal::ClientCore {
               UuidOfValue(std::string_view(static_cast<const char*>(m->payload), m->len)));
         }
       }
-      if (pending && pending->use_promise) {
-        pending->promise.set_value(std::move(report));
+      if (pending && pending->promise) {
+        pending->promise->set_value(std::move(report));
       } else if (pending && pending->callback) {
         pending->callback(report);
       } else if (config.on_delivery) {
@@ -494,14 +495,13 @@ std::future<DeliveryReport> Producer::SendMessageAsync(std::string_view topic,
                                                        const EncodeOptions& encoding,
                                                        SendOptions options) {
   auto* pending = new PendingReport;
-  pending->use_promise = true;
-  std::future<DeliveryReport> future = pending->promise.get_future();
+  std::future<DeliveryReport> future = pending->promise.emplace().get_future();
   absl::Status s = impl_->SendMessage(topic, message, encoding, options, pending);
   if (!s.ok()) {
     DeliveryReport failed;
     failed.topic = std::string(topic);
     failed.status = s;
-    pending->promise.set_value(std::move(failed));
+    pending->promise->set_value(std::move(failed));
     delete pending;
   }
   return future;

@@ -154,13 +154,15 @@ absl::Status ToInput(const v1::PublishRequest& req, std::string_view default_top
   return absl::OkStatus();
 }
 
-void FillResponse(const PublishResult& r, uint64_t correlation_id, v1::PublishResponse* out) {
-  out->set_topic(r.topic);
+// Takes the result by value: its strings move into the response (a streamed batch fills one per
+// record).
+void FillResponse(PublishResult r, uint64_t correlation_id, v1::PublishResponse* out) {
+  out->set_topic(std::move(r.topic));
   out->set_partition(r.partition);
   out->set_offset(r.offset);
-  out->set_uuid(r.uuid);
-  out->set_trace_id(r.trace_id);
-  out->set_span_id(r.span_id);
+  out->set_uuid(std::move(r.uuid));
+  out->set_trace_id(std::move(r.trace_id));
+  out->set_span_id(std::move(r.span_id));
   out->set_correlation_id(correlation_id);
   out->set_duplicate(r.duplicate);
 }
@@ -331,11 +333,11 @@ class PublishReactor final : public grpc::ServerUnaryReactor {
         finished = true;
         metrics->CountRequest(Api::kGrpc, "Publish", r.status().code());
         if (r.ok()) {
-          FillResponse(*r, correlation_id, resp);
           if (!r->span_id.empty()) {
             ctx->AddInitialMetadata("traceparent",
                                     absl::StrCat("00-", r->trace_id, "-", r->span_id, "-01"));
           }
+          FillResponse(*std::move(r), correlation_id, resp);
         } else {
           AddErrorMetadata(ctx, r.status());
         }
@@ -530,8 +532,11 @@ class PublishStreamReactor final
   // `done`: from the delivery report, or at once when it is refused.
   // `done` is copied into the delivery callback and kept for a refusal (Publish does not call its
   // callback then), rather than shared through another allocation per message.
+  // `authorized` (batches only): the topic this batch's principal was last allowed to publish to,
+  // so that a batch to one topic checks its permissions once rather than per record.
   template <class Done>
-  void PublishOne(const v1::PublishRequest& req, const v1::PublishRequest* outer, Done done) {
+  void PublishOne(const v1::PublishRequest& req, const v1::PublishRequest* outer, Done done,
+                  std::string_view* authorized = nullptr) {
     const uint64_t correlation_id = req.correlation_id();
     PublishInput input;
     absl::Status s;
@@ -544,7 +549,10 @@ class PublishStreamReactor final
       s = ToInput(req, outer != nullptr ? std::string_view(outer->topic()) : std::string_view(),
                   traceparent, {}, &input);
     }
-    if (s.ok()) s = gw_.access->Authorize(principal_, Right::kPublish, input.topic);
+    if (s.ok() && (authorized == nullptr || authorized->empty() || *authorized != input.topic)) {
+      s = gw_.access->Authorize(principal_, Right::kPublish, input.topic);
+      if (s.ok() && authorized != nullptr) *authorized = input.topic;
+    }
     if (s.ok()) s = gw_.access->AdmitPublish(principal_, req.ByteSizeLong());
     if (s.ok()) {
       input.principal = principal_.name;
@@ -553,7 +561,7 @@ class PublishStreamReactor final
                                  [done, correlation_id, counter](absl::StatusOr<PublishResult> r) {
                                    v1::PublishResponse response;
                                    if (r.ok()) {
-                                     FillResponse(*r, correlation_id, &response);
+                                     FillResponse(*std::move(r), correlation_id, &response);
                                    } else {
                                      FillError(r.status(), correlation_id, &response);
                                    }
@@ -605,13 +613,17 @@ class PublishStreamReactor final
     batch->response.set_correlation_id(req.correlation_id());
     for (int i = 0; i < req.records_size(); ++i) batch->response.add_results();
     batch->remaining.store(req.records_size(), std::memory_order_relaxed);
+    std::string_view authorized;  // views into `req`, which outlives the loop
     for (int i = 0; i < req.records_size(); ++i) {
-      PublishOne(req.records(i), &req, [batch, i, state = state_, seq](v1::PublishResponse result) {
-        *batch->response.mutable_results(i) = std::move(result);
-        if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          state->Complete(seq, std::move(batch->response));
-        }
-      });
+      PublishOne(
+          req.records(i), &req,
+          [batch, i, state = state_, seq](v1::PublishResponse result) {
+            *batch->response.mutable_results(i) = std::move(result);
+            if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+              state->Complete(seq, std::move(batch->response));
+            }
+          },
+          &authorized);
     }
   }
 

@@ -363,6 +363,51 @@ TEST_F(GatewayAuthTest, PermissionsPerTopicAndReloadOnSighup) {
   kill(gateway_->process().pid(), SIGHUP);
 }
 
+// A PublishStream batch checks each record's topic: the gateway checks a batch's topic once and
+// the rest of its records against that, so records naming another topic must still be refused
+// alone, before and after an allowed one.
+TEST_F(GatewayAuthTest, BatchRecordsAreAuthorizedPerTopic) {
+  const std::string alice = Jwt{"RS256", Slurp(dir_->path() / "jwt_rs.key")}.Encode();
+  const std::map<int32_t, int64_t> open_before = Watermarks(*open_);
+  const std::map<int32_t, int64_t> secret_before = Watermarks(*secret_topic_);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + alice);
+  auto stub = Stub();
+  auto stream = stub->PublishStream(&ctx);
+  v1::PublishRequest batch;
+  batch.set_topic(*open_);
+  batch.set_correlation_id(1);
+  // The batch's topic, the forbidden one, the batch's again, the forbidden one again.
+  const std::vector<std::string> topics = {"", *secret_topic_, *open_, *secret_topic_};
+  for (size_t i = 0; i < topics.size(); ++i) {
+    v1::PublishRequest* r = batch.add_records();
+    r->set_correlation_id(10 + i);
+    r->set_topic(topics[i]);
+    r->set_json(R"({"frame": 1})");
+  }
+  ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  v1::PublishResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(resp.results_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    const v1::PublishResponse& r = resp.results(i);
+    EXPECT_EQ(r.correlation_id(), static_cast<uint64_t>(10 + i));
+    if (i % 2 == 0) {
+      EXPECT_EQ(r.code(), 0) << i << ": " << r.error();
+    } else {
+      EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED)) << i;
+      EXPECT_NE(r.error().find("may not publish to topic " + *secret_topic_), std::string::npos)
+          << r.error();
+    }
+  }
+  int64_t open_added = 0;
+  for (const auto& [p, high] : Watermarks(*open_)) open_added += high - open_before.at(p);
+  EXPECT_EQ(open_added, 2);
+  EXPECT_EQ(Watermarks(*secret_topic_), secret_before) << "a refused record was produced";
+}
+
 // An acknowledged SSE stream (ack=true) takes acknowledgements from the principal that opened it
 // only: another principal gets 403, no credentials 401.
 TEST_F(GatewayAuthTest, OnlyTheStreamsPrincipalMayAcknowledgeIt) {
