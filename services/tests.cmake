@@ -137,6 +137,16 @@ target_compile_definitions(gateway_resume_test PRIVATE
                            MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
 add_dependencies(gateway_resume_test mcorps-gateway)
 
+# Issue 17's load tests (robustness): a slow subscriber beside 10,000 msg/s (the others' p99, the
+# gateway's memory), and 1,000 streams plus 1,000 idle connections (served, then back to baseline).
+mcorps_add_test(gateway_load_test LABEL robustness TIMEOUT 900
+                SOURCES ${svc_tests}/integration/gateway_load_test.cc
+                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+target_compile_definitions(gateway_load_test PRIVATE
+                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+add_dependencies(gateway_load_test mcorps-gateway)
+set_tests_properties(gateway_load_test PROPERTIES RUN_SERIAL TRUE)  # p99 on a quiet machine
+
 # Observability (docs/observability.md), label e2e: the example system on the embedded broker.
 # observability_metrics_test scrapes every program's /metrics and validates it with the Python
 # prometheus_client parser (the project venv: scripts/python-venv, which the test needs).

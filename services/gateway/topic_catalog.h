@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,10 @@ class TopicCatalog {
   std::vector<TopicEntry> List() const;
 
   // Partitions with watermarks (a broker round trip per partition). kNotFound as Resolve.
+  // One request per topic at a time: callers that come while one is under way share its answer
+  // (watermarks a few milliseconds old: a subscriber starting at "latest" may get a few records
+  // more, never fewer). 1,000 subscribers opening at once each asked on their own before, and the
+  // requests queued on the one admin client timed out (gateway_load_test).
   absl::StatusOr<TopicInfo> Describe(const std::string& topic);
 
   const TypeRegistry& registry() const { return *registry_; }
@@ -99,6 +104,9 @@ class TopicCatalog {
   bool reachable_ = false;
   absl::Status last_error_;
   std::chrono::steady_clock::time_point last_refresh_{};
+
+  std::mutex describe_mu_;
+  std::map<std::string, std::shared_future<absl::StatusOr<TopicInfo>>, std::less<>> describing_;
 
   std::mutex refresh_mu_;  // one metadata request at a time
   std::function<void(bool)> on_reachable_;

@@ -1359,16 +1359,6 @@ TEST_F(GatewayTest, SseAcknowledgementsRefuseBadRequests) {
   }
 }
 
-// VmRSS of a process, in KiB (0 when unreadable).
-int64_t RssKib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
-  }
-  return 0;
-}
-
 // Issue 17 item 5: a subscriber that stops reading is flow-controlled, then ended with
 // RESOURCE_EXHAUSTED and a resume token that continues without a gap; another subscriber of the
 // same records meanwhile gets all of them; the gateway's memory stays bounded.
