@@ -415,8 +415,10 @@ TEST(GatewayLoad, ThousandStreamsAndThousandIdleConnections) {
 
   // Back to the baseline: every consumer closed (their ~5,000 threads gone), every socket
   // released. Pools that grow on demand may keep a few threads (gRPC's executor, jemalloc's
-  // background threads): at most 8 more. jemalloc returns freed memory after ~10 s (its
-  // background threads, services/gateway/jemalloc_options.cc): within 32 MiB of before.
+  // background threads): at most 8 more. Memory: jemalloc returns freed pages after ~10 s (its
+  // background threads, services/gateway/jemalloc_options.cc); what stays is its retained pages
+  // and glibc's cache of freed thread stacks (up to 40 MiB): 30-32 MiB above the baseline in six
+  // runs (329 MB before the background threads), so at most 48 MiB.
   int64_t fds_after = 0, threads_after = 0, rss_after = 0;
   const auto settle = SteadyClock::now() + std::chrono::seconds(60);
   do {
@@ -425,7 +427,7 @@ TEST(GatewayLoad, ThousandStreamsAndThousandIdleConnections) {
     threads_after = ThreadCount(pid);
     rss_after = RssKib(pid);
   } while ((fds_after > fds_before || threads_after > threads_before + 8 ||
-            rss_after - rss_before > (32 << 10)) &&
+            rss_after - rss_before > (48 << 10)) &&
            SteadyClock::now() < settle);
   std::cout << "load_figures_many_streams {\"streams\": " << kStreams
             << ", \"idle_connections\": " << kIdle << ", \"all_served_s\": " << open_s
@@ -436,7 +438,7 @@ TEST(GatewayLoad, ThousandStreamsAndThousandIdleConnections) {
             << ", \"rss_after_kib\": " << rss_after << "}" << std::endl;
   EXPECT_LE(fds_after, fds_before);
   EXPECT_LE(threads_after, threads_before + 8);
-  EXPECT_LT(rss_after - rss_before, 32 << 10) << "KiB";
+  EXPECT_LT(rss_after - rss_before, 48 << 10) << "KiB";
 }
 
 }  // namespace
