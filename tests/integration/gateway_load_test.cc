@@ -1,7 +1,7 @@
 // Issue 17's load tests (robustness): what one stream does to the others and what many streams do
 // to the gateway.
 //
-// SlowSubscriberLeavesTheOtherStreamsP99: 10,000 records/s flow to a fast subscriber; in every
+// SlowSubscriberIsHeldBackBeside10kPerSecond: 10,000 records/s flow to a fast subscriber; in every
 // other 4 s window (8 windows) a second subscriber reads one response a second. Checked: the slow
 // stream is ended with RESOURCE_EXHAUSTED and a resume token or paused, the gateway's memory
 // stays bounded. Printed per window (interleaved, so drift hits both alike): the fast stream's
@@ -69,7 +69,7 @@ struct Receipt {
   double latency_ms = 0;
 };
 
-TEST(GatewayLoad, SlowSubscriberLeavesTheOtherStreamsP99) {
+TEST(GatewayLoad, SlowSubscriberIsHeldBackBeside10kPerSecond) {
   const std::string brokers = TestBrokers();
   const std::string topic = UniqueName("gw-load-slow");
   CreateTopicOrFail(brokers, topic, 4);
@@ -113,7 +113,8 @@ TEST(GatewayLoad, SlowSubscriberLeavesTheOtherStreamsP99) {
     (void)(*producer)->Flush(std::chrono::seconds(30));
   });
 
-  // Three fast subscribers from the latest offsets, each on its own connection.
+  // The fast subscriber, from the latest offsets, on its own connection (three loaded the 2-core
+  // machine so much that their own p99 moved 15-138 ms from window to window; docs/gateway.md).
   constexpr int kFast = 1;
   std::vector<std::vector<Receipt>> receipts(kFast);
   std::vector<std::unique_ptr<grpc::ClientContext>> fast_ctx;
