@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -74,6 +75,15 @@ class GatewayProcess {
     return grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(), args);
   }
   std::unique_ptr<v1::Gateway::Stub> Stub() const { return v1::Gateway::NewStub(Channel()); }
+  // A channel for a client that stops reading: small HTTP/2 windows (no BDP probing), so that not
+  // reading holds the gateway back at once.
+  std::shared_ptr<grpc::Channel> SlowChannel() const {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 65536);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    return grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(), args);
+  }
   httplib::Client Http() const {
     httplib::Client client("127.0.0.1", http_port_);
     client.set_read_timeout(std::chrono::seconds(30));
@@ -90,15 +100,19 @@ class GatewayProcess {
   int http_port_ = 0;
 };
 
-// A process's VmRSS in KiB, open file descriptors and threads, from /proc (0 when unreadable).
-inline int64_t RssKib(pid_t pid) {
+// A number from /proc/PID/status (`field` with its colon, e.g. "VmRSS:", in KiB for sizes); 0
+// when unreadable.
+inline int64_t ProcStatusNumber(pid_t pid, std::string_view field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+    if (line.rfind(field, 0) == 0) return std::atoll(line.c_str() + field.size());
   }
   return 0;
 }
+inline int64_t RssKib(pid_t pid) { return ProcStatusNumber(pid, "VmRSS:"); }
+inline int64_t ThreadCount(pid_t pid) { return ProcStatusNumber(pid, "Threads:"); }
+// Open file descriptors of a process (0 when unreadable).
 inline int64_t OpenFds(pid_t pid) {
   std::error_code ec;
   int64_t n = 0;
@@ -107,14 +121,6 @@ inline int64_t OpenFds(pid_t pid) {
     ++n;
   }
   return n;
-}
-inline int64_t ThreadCount(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::atoll(line.c_str() + 8);
-  }
-  return 0;
 }
 
 // One Server-Sent Event.

@@ -1394,13 +1394,7 @@ TEST_F(GatewayTest, SlowSubscriberIsEndedWithATokenWhileOthersKeepGoing) {
   const int64_t rss_before = RssKib(gw.process().pid());
 
   // The slow one: a channel with small HTTP/2 windows that reads nothing for 8 s.
-  grpc::ChannelArguments slow_args;
-  slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  slow_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 65536);
-  slow_args.SetMaxReceiveMessageSize(64 << 20);
-  auto slow_channel =
-      grpc::CreateCustomChannel(gw.grpc_target(), grpc::InsecureChannelCredentials(), slow_args);
-  auto slow_stub = v1::Gateway::NewStub(slow_channel);
+  auto slow_stub = v1::Gateway::NewStub(gw.SlowChannel());
   v1::SubscribeRequest req;
   req.set_topic(topic);
   req.set_position(v1::START_POSITION_EARLIEST);
