@@ -85,15 +85,21 @@ mcorps_add_test(service_parts_test LABEL unit SOURCES ${svc_tests}/unit/service_
 # broker with a C++ gRPC client and an HTTP client.
 mcorps_add_test(gateway_unit_test LABEL unit SOURCES ${svc_tests}/unit/gateway_unit_test.cc
                 LIBS mcorps_gateway_lib)
-mcorps_add_test(gateway_test LABEL integration TIMEOUT 600
-                SOURCES ${svc_tests}/integration/gateway_test.cc
-                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+# A test that runs the mcorps-gateway binary (its path in MCORPS_GATEWAY_BIN) with the C++ gRPC and
+# HTTP clients: mcorps_add_test's arguments, those clients' libraries added.
+function(mcorps_add_gateway_test name)
+  mcorps_add_test(${name} ${ARGN}
+                  LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
+  target_compile_definitions(${name} PRIVATE MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
+  add_dependencies(${name} mcorps-gateway)
+endfunction()
+mcorps_add_gateway_test(gateway_test LABEL integration TIMEOUT 600
+                        SOURCES ${svc_tests}/integration/gateway_test.cc)
 get_property(gateway_allocator GLOBAL PROPERTY MCORPS_GATEWAY_ALLOCATOR)
 target_compile_definitions(gateway_test PRIVATE
                            MCORPS_GATEWAY_ALLOCATOR="${gateway_allocator}"
-                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>"
                            MCORPS_ACME_DESCRIPTOR_SET="${MCORPS_TEST_ACME_DESC}")
-add_dependencies(gateway_test mcorps-gateway acme_descriptor_set)
+add_dependencies(gateway_test acme_descriptor_set)
 
 # The gateway from Python grpcio (the project venv, scripts/python-venv): messages built from
 # server reflection, health, publish/subscribe. The health-outage variant runs its own one-node
@@ -112,39 +118,24 @@ set_tests_properties(gateway_health_outage_test PROPERTIES LABELS robustness TIM
 
 # Who may do what: TLS / mutual TLS, JWTs (libjwt makes the test's tokens), static tokens,
 # permissions reloaded on SIGHUP, quotas. Certificates are made by the openssl command at run time.
-mcorps_add_test(gateway_auth_test LABEL integration TIMEOUT 300
-                SOURCES ${svc_tests}/integration/gateway_auth_test.cc
-                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json PkgConfig::JWT)
-target_compile_definitions(gateway_auth_test PRIVATE
-                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
-add_dependencies(gateway_auth_test mcorps-gateway)
+mcorps_add_gateway_test(gateway_auth_test LABEL integration TIMEOUT 300
+                        SOURCES ${svc_tests}/integration/gateway_auth_test.cc)
+target_link_libraries(gateway_auth_test PRIVATE PkgConfig::JWT)
 
 # The gateway on the secured broker (fixture kafka_security): -F and $MESSAGECORPS_CLIENT_CONFIG,
 # SASL over TLS and mutual TLS; a wrong password is not ready, names authentication, leaks nothing.
-mcorps_add_test(gateway_security_test LABEL security TIMEOUT 300
-                SOURCES ${svc_tests}/integration/gateway_security_test.cc
-                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
-target_compile_definitions(gateway_security_test PRIVATE
-                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
-add_dependencies(gateway_security_test mcorps-gateway)
+mcorps_add_gateway_test(gateway_security_test LABEL security TIMEOUT 300
+                        SOURCES ${svc_tests}/integration/gateway_security_test.cc)
 
 # Issue 17's resume test (robustness: long): 100,000 numbered records over 12 partitions, the stream
 # cut every 5 s and resumed on the other gateway process, then one SIGKILLed mid-stream.
-mcorps_add_test(gateway_resume_test LABEL robustness TIMEOUT 1200
-                SOURCES ${svc_tests}/integration/gateway_resume_test.cc
-                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
-target_compile_definitions(gateway_resume_test PRIVATE
-                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
-add_dependencies(gateway_resume_test mcorps-gateway)
+mcorps_add_gateway_test(gateway_resume_test LABEL robustness TIMEOUT 1200
+                        SOURCES ${svc_tests}/integration/gateway_resume_test.cc)
 
 # Issue 17's load tests (robustness): a slow subscriber beside 10,000 msg/s (the others' p99, the
 # gateway's memory), and 1,000 streams plus 1,000 idle connections (served, then back to baseline).
-mcorps_add_test(gateway_load_test LABEL robustness TIMEOUT 900
-                SOURCES ${svc_tests}/integration/gateway_load_test.cc
-                LIBS mcorps_gateway_proto mcorps_httplib nlohmann_json::nlohmann_json)
-target_compile_definitions(gateway_load_test PRIVATE
-                           MCORPS_GATEWAY_BIN="$<TARGET_FILE:mcorps-gateway>")
-add_dependencies(gateway_load_test mcorps-gateway)
+mcorps_add_gateway_test(gateway_load_test LABEL robustness TIMEOUT 900
+                        SOURCES ${svc_tests}/integration/gateway_load_test.cc)
 set_tests_properties(gateway_load_test PROPERTIES RUN_SERIAL TRUE)  # p99 on a quiet machine
 
 # Observability (docs/observability.md), label e2e: the example system on the embedded broker.

@@ -159,13 +159,13 @@ absl::StatusOr<TopicInfo> TopicCatalog::Describe(const std::string& topic) {
   if (!resolved.ok() && resolved.status().code() != absl::StatusCode::kFailedPrecondition) {
     return resolved.status();
   }
-  std::promise<absl::StatusOr<TopicInfo>> answer;
   std::unique_lock lock(describe_mu_);
   if (auto it = describing_.find(topic); it != describing_.end()) {
     std::shared_future<absl::StatusOr<TopicInfo>> under_way = it->second;
     lock.unlock();
     return under_way.get();  // bounded by the asker's request_timeout
   }
+  std::promise<absl::StatusOr<TopicInfo>> answer;
   describing_.emplace(topic, answer.get_future().share());
   lock.unlock();
   absl::StatusOr<TopicInfo> info = admin_->DescribeTopic(topic, options_.request_timeout);
